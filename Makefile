@@ -1,0 +1,52 @@
+# layerfs: the quick start is `make run` then `make test`.
+PREFIX ?= /usr/local
+BASE ?= $(or $(MMAP_BASE_PATH),data/mmap)
+MNT ?= mountpoint
+RELEASE := .build/release/layerfs
+SWIFT_FLAGS ?=
+
+.PHONY: all deps build release run test unit-test mount-test init-mmap test-mmap mmap-info bench bench-format install uninstall clean
+
+all: release
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	swift build $(SWIFT_FLAGS)
+
+release: deps
+	swift build -c release $(SWIFT_FLAGS)
+
+# The main job on the sample volume: build, create it if absent, show it.
+run: release
+	@scripts/run-sample.sh $(RELEASE) $(BASE) $(MNT)
+
+# The whole suite: unit tests, then real mounts driven by real tools.
+test: deps
+	swift build $(SWIFT_FLAGS)
+	swift test $(SWIFT_FLAGS)
+	scripts/test-cli.sh .build/debug/layerfs
+
+init-mmap: release
+	$(RELEASE) init $(BASE)
+
+test-mmap: release
+	$(RELEASE) verify $(BASE)
+
+mmap-info: release
+	$(RELEASE) info $(BASE)
+
+bench-format: release
+	scripts/bench-format.sh $(RELEASE)
+
+bench: bench-format
+
+install: release
+	install -D -m 0755 $(RELEASE) $(DESTDIR)$(PREFIX)/bin/layerfs
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/layerfs
+
+clean:
+	rm -rf .build

@@ -1,0 +1,129 @@
+import Glibc
+
+/// One consistent generation of a dimension: an index and a region that agree, validated and
+/// mapped. Immutable once built: a newer generation is a new object, so readers of this one
+/// keep consistent bytes.
+public final class Generation: @unchecked Sendable {
+    // @unchecked: all stored properties are immutable after init.
+    public let location: DimensionLocation
+    public let header: RegionHeader
+    public let index: DimensionIndex
+    /// Layers sorted by id.
+    public let layers: [LayerEntry]
+    public let region: MappedRegion
+    /// Defaults applied: canonical name, region mtime for absent timestamps.
+    public let dimensionName: String
+    public let createdAt: Timestamp
+    public let updatedAt: Timestamp
+
+    /// Loads the dimension in `location`.
+    ///
+    /// - Returns: nil for an empty dimension (neither file present), which is not an error.
+    /// - Throws: `FormatError` naming the file and field for anything else that is wrong,
+    ///   including a pair that is not one generation (caught half way through an update).
+    public static func load(_ location: DimensionLocation, maxRegionSize: UInt64? = nil) throws(FormatError) -> Generation? {
+        let regionDisplay = location.displayPath + "/region.mmap"
+        let indexDisplay = location.displayPath + "/index.json"
+        let hasRegion = SystemCalls.fileStatus(location.regionPath) != nil
+        let hasIndex = SystemCalls.fileStatus(location.indexPath) != nil
+        switch (hasRegion, hasIndex) {
+        case (false, false): return nil
+        case (true, false): throw FormatError(.unusableFile, file: indexDisplay, "file is missing (region.mmap is present)")
+        case (false, true): throw FormatError(.unusableFile, file: regionDisplay, "file is missing (index.json is present)")
+        case (true, true): break
+        }
+        let region = try MappedRegion(path: location.regionPath, display: regionDisplay, maxSize: maxRegionSize)
+        let indexBytes = try SystemCalls.readFile(location.indexPath, display: indexDisplay).bytes
+        if indexBytes.isEmpty { throw FormatError(.unusableFile, file: indexDisplay, "file is empty") }
+        let index = try DimensionIndex(parsing: indexBytes, file: indexDisplay)
+        return try Generation(location: location, region: region, index: index)
+    }
+
+    /// Validates `index` against `region` by the spec's rules.
+    public init(location: DimensionLocation, region: MappedRegion, index: DimensionIndex) throws(FormatError) {
+        let regionDisplay = region.file
+        let indexDisplay = location.displayPath + "/index.json"
+        let header = try RegionHeader(parsing: UnsafeRawBufferPointer(start: region.base, count: min(region.size, RegionHeader.size)),
+                                      file: regionDisplay)
+        guard header.totalSize == UInt64(region.size) else {
+            throw FormatError(.mismatch, file: regionDisplay, field: "header.total_size",
+                              "header says \(header.totalSize) bytes but the file is \(region.size) bytes")
+        }
+        guard header.dimensionID == location.expectedID else {
+            throw FormatError(.mismatch, file: regionDisplay, field: "header.dimension_id",
+                              "is \(header.dimensionID) but the directory \(location.displayPath) means \(location.expectedID)")
+        }
+        // Header against index: the spec's definition of one generation.
+        guard index.dimensionID == header.dimensionID else {
+            throw FormatError(.mismatch, file: indexDisplay, field: "dimension_id",
+                              "is \(index.dimensionID) but region.mmap's header says \(header.dimensionID)")
+        }
+        guard index.layerCount == header.layerCount else {
+            throw FormatError(.mismatch, file: indexDisplay, field: "layer_count",
+                              "is \(index.layerCount) but region.mmap's header says \(header.layerCount)")
+        }
+        guard index.totalSize == header.totalSize else {
+            throw FormatError(.mismatch, file: indexDisplay, field: "total_size",
+                              "is \(index.totalSize) but region.mmap's header says \(header.totalSize)")
+        }
+        if let sum = index.regionChecksum, sum != header.checksum {
+            throw FormatError(.mismatch, file: indexDisplay, field: "region_checksum",
+                              "is \(sum.checksumString) but region.mmap's header says \(header.checksum.checksumString)")
+        }
+        guard index.layers.count == Int(index.layerCount) else {
+            throw FormatError(.mismatch, file: indexDisplay, field: "layers",
+                              "has \(index.layers.count) entries but layer_count is \(index.layerCount)")
+        }
+        self.layers = try Generation.validatedLayers(index.layers, totalSize: header.totalSize, file: indexDisplay)
+        self.location = location
+        self.header = header
+        self.index = index
+        self.region = region
+        self.dimensionName = index.dimensionName ?? location.defaultDimensionName
+        let mtime = Timestamp(seconds: Int64(region.status.st_mtim.tv_sec))
+        self.createdAt = index.createdAt ?? mtime
+        self.updatedAt = index.updatedAt ?? mtime
+    }
+
+    /// Bounds, overflow, duplicates and overlaps; returns the layers sorted by id.
+    static func validatedLayers(_ layers: [LayerEntry], totalSize: UInt64, file: String) throws(FormatError) -> [LayerEntry] {
+        let headerSize = UInt64(RegionHeader.size)
+        for (i, layer) in layers.enumerated() {
+            let path = "layers[\(i)]"
+            let (end, overflow) = layer.offset.addingReportingOverflow(layer.size)
+            if overflow {
+                throw FormatError(.invalidValue, file: file, field: path + ".size", layer: layer.id,
+                                  "offset \(layer.offset) + size \(layer.size) overflows")
+            }
+            // An empty layer may sit at total_size (nothing is read from it).
+            let inside = layer.size == 0
+                ? layer.offset >= headerSize && layer.offset <= totalSize
+                : layer.offset >= headerSize && end <= totalSize
+            if !inside {
+                throw FormatError(.invalidValue, file: file, field: path + ".offset", layer: layer.id,
+                                  "bytes [\(layer.offset), \(end)) are outside [\(headerSize), \(totalSize))")
+            }
+        }
+        let sorted = layers.sorted { $0.id < $1.id }
+        for i in sorted.indices.dropFirst() where sorted[i].id == sorted[i - 1].id {
+            throw FormatError(.invalidValue, file: file, field: "layer_id", layer: sorted[i].id, "layer_id \(sorted[i].id) appears more than once")
+        }
+        let byOffset = layers.filter { $0.size > 0 }.sorted { $0.offset < $1.offset }
+        for i in byOffset.indices.dropFirst() where byOffset[i - 1].offset + byOffset[i - 1].size > byOffset[i].offset {
+            throw FormatError(.invalidValue, file: file, field: "offset", layer: byOffset[i].id,
+                              "bytes [\(byOffset[i].offset), \(byOffset[i].offset + byOffset[i].size)) overlap layer \(byOffset[i - 1].id)")
+        }
+        return sorted
+    }
+
+    /// The layer's bytes, straight out of the mapping.
+    public func bytes(of layer: LayerEntry) -> UnsafeRawBufferPointer {
+        region.bytes(offset: layer.offset, count: layer.size)
+    }
+
+    /// A layer's `updated_at`, with the index's as the default.
+    public func updatedAt(of layer: LayerEntry) -> Timestamp { layer.updatedAt ?? updatedAt }
+
+    /// Total of the layers' content bytes.
+    public var contentBytes: UInt64 { layers.reduce(0) { $0 + $1.size } }
+}

@@ -1,0 +1,61 @@
+import Glibc
+
+/// A region.mmap file mapped read-only and shared (MAP_SHARED, PROT_READ): layers are byte
+/// ranges of this mapping, served without copying. The mapping lives as long as this object;
+/// the descriptor stays open so that safe reads (pread) never touch mapped pages that a
+/// misbehaving writer may have truncated (touching those raises SIGBUS).
+public final class MappedRegion: @unchecked Sendable {
+    // @unchecked: every stored property is immutable after init; the mapped bytes are
+    // read-only for this process.
+    public let base: UnsafeRawPointer
+    public let size: Int
+    public let fd: Int32
+    public let file: String
+    /// File status at open time: owner, mtime, device and inode (to notice replacement).
+    public let status: stat
+
+    /// Opens and maps a region file. Refuses what is not a regular file (a FIFO is never
+    /// opened for blocking), an empty file, and one larger than `maxSize`.
+    public init(path: String, display: String, maxSize: UInt64? = nil) throws(FormatError) {
+        let (fd, st) = try SystemCalls.openRegular(path, display: display)
+        let size = Int(st.st_size)
+        if size == 0 {
+            close(fd)
+            throw FormatError(.unusableFile, file: display, "file is empty (a region has at least its 256-byte header)")
+        }
+        if let maxSize, UInt64(size) > maxSize {
+            close(fd)
+            throw FormatError(.tooLarge, file: display, "region is \(size) bytes, over the maximum of \(maxSize) (MMAP_MAX_SIZE / --max-region-size)")
+        }
+        guard let p = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), p != MAP_FAILED else {
+            let code = errno
+            close(fd)
+            throw SystemCalls.fail(display, "mmap", code)
+        }
+        self.base = UnsafeRawPointer(p)
+        self.size = size
+        self.fd = fd
+        self.file = display
+        self.status = st
+    }
+
+    deinit {
+        munmap(UnsafeMutableRawPointer(mutating: base), size)
+        close(fd)
+    }
+
+    /// The bytes [offset, offset + count). The caller has validated the range.
+    public func bytes(offset: UInt64, count: UInt64) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + Int(offset), count: Int(count))
+    }
+
+    /// Copies bytes out with pread: safe even if the file was truncated under the mapping.
+    public func safeRead(offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        SystemCalls.retrying { pread(fd, buffer.baseAddress, buffer.count, off_t(offset)) }
+    }
+
+    /// Tells the kernel the whole region will be read front to back (verify, pack).
+    public func adviseSequential() {
+        madvise(UnsafeMutableRawPointer(mutating: base), size, MADV_SEQUENTIAL | MADV_WILLNEED)
+    }
+}

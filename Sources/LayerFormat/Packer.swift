@@ -1,0 +1,208 @@
+import Crypto
+import Glibc
+import CLinux
+
+/// Writes a dimension by the spec's procedure: build the complete new directory as a hidden
+/// sibling, fsync it, swap it in with one RENAME_EXCHANGE (or rename when the target is new),
+/// fsync the parent, remove the old one. Where the filesystem refuses RENAME_EXCHANGE, it
+/// replaces the two files inside the target instead, region first: `region_checksum` lets
+/// readers tell that half-way state from a generation.
+public enum Packer {
+    public struct Options: Sendable {
+        /// Overrides the input directory's `user.dimension_name` and the existing name.
+        public var dimensionName: String?
+        /// The index's `updated_at` (and `created_at` of a new dimension).
+        public var time: Timestamp
+        public var maxRegionSize: UInt64?
+        /// Use the file-by-file procedure even where RENAME_EXCHANGE works (what happens on NFS).
+        public var fileByFile = false
+        /// Called with (bytes written, bytes in all) as layers are copied.
+        public var progress: (@Sendable (UInt64, UInt64) -> Void)?
+
+        public init(time: Timestamp) { self.time = time }
+    }
+
+    public enum SwapMethod: String, Sendable { case created, exchanged, fileByFile = "file by file" }
+
+    public struct Result: Sendable {
+        public var index: DimensionIndex
+        public var header: RegionHeader
+        public var method: SwapMethod
+    }
+
+    static let alignment: UInt64 = 4096
+
+    static func alignUp(_ v: UInt64) -> UInt64 { (v + alignment - 1) / alignment * alignment }
+
+    public static func pack(_ sources: [PackLayerSource], attributes: PackDirectoryAttributes = PackDirectoryAttributes(),
+                            into location: DimensionLocation, options: Options) throws(FormatError) -> Result {
+        let target = location.directory
+        // A broken or half-written dimension is what a pack often replaces: ignore its errors.
+        let existing = (try? Generation.load(location)) ?? nil
+        let existingByID = Dictionary((existing?.layers ?? []).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+
+        // Layout: ascending ids, each layer on a 4096-byte boundary, the first at 4096.
+        let sorted = sources.sorted { $0.id < $1.id }
+        for i in sorted.indices.dropFirst() where sorted[i].id == sorted[i - 1].id {
+            throw FormatError(.invalidValue, file: sorted[i].path, field: "layer_id", layer: sorted[i].id, "two inputs have layer id \(sorted[i].id)")
+        }
+        guard sorted.count <= Int(UInt32.max) else { throw FormatError(.tooLarge, file: target, "too many layers") }
+        var offsets: [UInt64] = []
+        var cursor = alignment
+        for source in sorted {
+            offsets.append(cursor)
+            cursor = alignUp(cursor + source.size)
+        }
+        let totalSize = max(alignment, cursor)
+        if let max = options.maxRegionSize, totalSize > max {
+            throw FormatError(.tooLarge, file: location.displayPath + "/region.mmap",
+                              "region would be \(totalSize) bytes, over the maximum of \(max) (MMAP_MAX_SIZE / --max-region-size)")
+        }
+
+        let parent = parentDirectory(of: target)
+        try makeDirectories(parent)
+        let baseName = String(target.split(separator: "/").last ?? "dimension")
+        let sibling = parent + "/." + baseName + ".pack-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        guard mkdir(sibling, 0o755) == 0 else { throw SystemCalls.fail(sibling, "mkdir") }
+        var succeeded = false
+        defer { if !succeeded { SystemCalls.removeTree(sibling) } }
+
+        // Region: copy each layer, hashing it and the region as we go.
+        let regionPath = sibling + "/region.mmap"
+        let regionDisplay = location.displayPath + "/region.mmap"
+        let fd = open(regionPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SystemCalls.fail(regionPath, "create") }
+        defer { close(fd) }
+        guard ftruncate(fd, off_t(totalSize)) == 0 else { throw SystemCalls.fail(regionDisplay, "ftruncate") }
+        var regionHasher = SHA256()
+        var entries: [LayerEntry] = []
+        let chunk = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
+        defer { buffer.deallocate() }
+        let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(alignment), alignment: 4096)
+        zeros.initializeMemory(as: UInt8.self, repeating: 0)
+        defer { zeros.deallocate() }
+        var hashed = UInt64(RegionHeader.size)
+        func hashZeros(upTo end: UInt64) {
+            while hashed < end {
+                let n = Int(min(UInt64(zeros.count), end - hashed))
+                regionHasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: zeros[0..<n]))
+                hashed += UInt64(n)
+            }
+        }
+        let contentTotal = sorted.reduce(0) { $0 + $1.size }
+        var copied: UInt64 = 0
+        for (i, source) in sorted.enumerated() {
+            let offset = offsets[i]
+            hashZeros(upTo: offset)
+            let input = try SystemCalls.openRegular(source.path, display: source.path)
+            defer { close(input.fd) }
+            var layerHasher = SHA256()
+            var done: UInt64 = 0
+            while true {
+                let n = SystemCalls.retrying { read(input.fd, buffer.baseAddress, buffer.count) }
+                if n < 0 { throw SystemCalls.fail(source.path, "read") }
+                if n == 0 { break }
+                if done + UInt64(n) > source.size { break }
+                let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+                layerHasher.update(bufferPointer: bytes)
+                regionHasher.update(bufferPointer: bytes)
+                try SystemCalls.writeAll(fd, bytes, at: offset + done, display: regionDisplay)
+                done += UInt64(n)
+                copied += UInt64(n)
+                options.progress?(copied, contentTotal)
+            }
+            guard done == source.size else {
+                throw FormatError(.invalidValue, file: source.path, field: "size", layer: source.id,
+                                  "file changed while being packed (expected \(source.size) bytes, read \(done))")
+            }
+            hashed += done
+            let checksum = Digest256(layerHasher.finalize())
+            if let claimed = source.claimedChecksum, claimed != checksum {
+                throw FormatError(.checksumMismatch, file: source.path, field: "user.checksum", layer: source.id,
+                                  "attribute says \(claimed.checksumString) but the bytes hash to \(checksum.checksumString)")
+            }
+            var updatedAt = source.updatedAt
+            if let old = existingByID[source.id], old.checksum == checksum, let existing {
+                updatedAt = existing.updatedAt(of: old)
+            }
+            entries.append(LayerEntry(id: source.id, offset: offset, size: source.size, checksum: checksum,
+                                      frequency: source.frequency, keywords: source.keywords, updatedAt: updatedAt,
+                                      extraFields: existingByID[source.id]?.extraFields ?? []))
+        }
+        hashZeros(upTo: totalSize)
+        let header = RegionHeader(dimensionID: location.expectedID, layerCount: UInt32(sorted.count), totalSize: totalSize,
+                                  checksum: Digest256(regionHasher.finalize()))
+        try SystemCalls.writeAll(fd, header.serialized, at: 0, display: regionDisplay)
+        guard fsync(fd) == 0 else { throw SystemCalls.fail(regionDisplay, "fsync") }
+
+        let index = DimensionIndex(
+            dimensionID: location.expectedID,
+            dimensionName: options.dimensionName ?? attributes.dimensionName ?? existing?.dimensionName ?? location.defaultDimensionName,
+            createdAt: existing?.createdAt ?? attributes.createdAt ?? options.time,
+            updatedAt: options.time,
+            layerCount: UInt32(sorted.count), totalSize: totalSize, regionChecksum: header.checksum,
+            layers: entries, extraFields: existing?.index.extraFields ?? [])
+        try writeFile(sibling + "/index.json", index.serialized, display: location.displayPath + "/index.json")
+        try SystemCalls.fsyncPath(sibling, display: sibling)
+
+        let method = try swap(sibling, into: target, parent: parent, fileByFile: options.fileByFile)
+        succeeded = true
+        return Result(index: index, header: header, method: method)
+    }
+
+    static func writeFile(_ path: String, _ bytes: [UInt8], display: String) throws(FormatError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SystemCalls.fail(display, "create") }
+        defer { close(fd) }
+        try SystemCalls.writeAll(fd, bytes, at: 0, display: display)
+        guard fsync(fd) == 0 else { throw SystemCalls.fail(display, "fsync") }
+    }
+
+    /// Puts the finished sibling in place. Returns how.
+    static func swap(_ sibling: String, into target: String, parent: String, fileByFile: Bool) throws(FormatError) -> SwapMethod {
+        guard let st = SystemCalls.fileStatus(target) else {
+            guard rename(sibling, target) == 0 else { throw SystemCalls.fail(target, "rename into place") }
+            try SystemCalls.fsyncPath(parent, display: parent)
+            return .created
+        }
+        guard SystemCalls.isDirectory(st) else {
+            throw FormatError(.unusableFile, file: target, "output exists and is \(SystemCalls.describeType(st)), not a directory")
+        }
+        if !fileByFile {
+            if layerfs_rename_exchange(AT_FDCWD, sibling, AT_FDCWD, target) == 0 {
+                try SystemCalls.fsyncPath(parent, display: parent)
+                SystemCalls.removeTree(sibling) // now holds the old generation
+                return .exchanged
+            }
+            let code = errno
+            guard code == EINVAL || code == ENOSYS || code == EOPNOTSUPP else {
+                throw SystemCalls.fail(target, "renameat2(RENAME_EXCHANGE)", code)
+            }
+        }
+        // The fallback: region first, then index. A reader in between sees a region whose
+        // checksum the old index does not name, so it keeps the old generation.
+        for name in ["region.mmap", "index.json"] {
+            guard rename(sibling + "/" + name, target + "/" + name) == 0 else { throw SystemCalls.fail(target + "/" + name, "rename over") }
+        }
+        try SystemCalls.fsyncPath(target, display: target)
+        SystemCalls.removeTree(sibling)
+        return .fileByFile
+    }
+
+    static func parentDirectory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// mkdir -p.
+    static func makeDirectories(_ path: String) throws(FormatError) {
+        if let st = SystemCalls.followStatus(path) {
+            guard SystemCalls.isDirectory(st) else { throw FormatError(.unusableFile, file: path, "exists and is not a directory") }
+            return
+        }
+        let parent = parentDirectory(of: path)
+        if parent != path { try makeDirectories(parent) }
+        if mkdir(path, 0o755) != 0 && errno != EEXIST { throw SystemCalls.fail(path, "mkdir") }
+    }
+}

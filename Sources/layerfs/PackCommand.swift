@@ -1,0 +1,83 @@
+import ArgumentParser
+import LayerFormat
+
+struct PackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pack",
+        abstract: "Build a dimension (region.mmap + index.json) from the regular files of a directory.",
+        discussion: """
+        Layer ids come from names layer-NNN when every file has one, else from the sorted names.
+        Frequency, keywords and checksum come from the files' user.frequency, user.keywords and
+        user.checksum attributes (a checksum that disagrees with the bytes is an error), updated_at
+        from their mtimes; the dimension name and created_at from the directory's attributes. So a
+        directory copied off a mount with `rsync -aX` packs back into the same volume.
+        The output is replaced atomically (hidden sibling, fsync, RENAME_EXCHANGE); an existing
+        dimension's created_at, unknown index fields and unchanged layers' updated_at are kept.
+        """
+    )
+
+    @Option(help: "Build consciousness dimension N (dimension_id N).")
+    var dimension: UInt32?
+
+    @Flag(help: "Build a proto-dimension (dimension_id 0); OUTPUT_DIR's name is its NAME.")
+    var proto = false
+
+    @Option(help: "The dimension's name (default: the input's user.dimension_name, the existing name, else the canonical one).")
+    var name: String?
+
+    @Option(help: "RFC 3339 time of this pack: the index's updated_at (default: $SOURCE_DATE_EPOCH, else now).")
+    var time: String?
+
+    @Option(help: "Refuse a region larger than this many bytes (default: $MMAP_MAX_SIZE, else no limit).")
+    var maxRegionSize: UInt64?
+
+    @Flag(help: "Replace the two files inside OUTPUT_DIR instead of swapping directories (what happens where RENAME_EXCHANGE is refused, e.g. NFS).")
+    var fileByFile = false
+
+    @Argument(help: "Directory whose regular files become layers.")
+    var inputDir: String
+
+    @Argument(help: "The dimension directory to write, e.g. data/mmap/consciousness/D05 or data/mmap/proto/draft.")
+    var outputDir: String
+
+    func validate() throws {
+        if (dimension == nil) == !proto { throw ValidationError("give exactly one of --dimension N and --proto") }
+        if let dimension, dimension == 0 { throw ValidationError("--dimension: 0 is the proto-dimensions' id; use --proto") }
+    }
+
+    func run() throws {
+        var output = outputDir
+        while output.count > 1 && output.hasSuffix("/") { output.removeLast() }
+        let last = String(output.split(separator: "/").last ?? "")
+        let kind: DimensionLocation.Kind
+        if let dimension {
+            if let named = DimensionLocation.consciousnessID(fromDirectoryName: last), named != dimension {
+                throw ValidationError("\(output): the directory name means dimension \(named), not \(dimension)")
+            }
+            kind = .consciousness(dimension)
+        } else {
+            guard DimensionLocation.isValidProtoName(last) else {
+                throw ValidationError("\(output): \"\(last)\" is not a proto name (1-64 of A-Z a-z 0-9 . _ -, not starting with '.')")
+            }
+            kind = .proto(last)
+        }
+        let location = DimensionLocation(kind: kind, directory: output, displayPath: output)
+        var options = Packer.Options(time: try Settings.time(time))
+        options.dimensionName = name
+        options.maxRegionSize = try Settings.maxRegionSize(maxRegionSize)
+        options.fileByFile = fileByFile
+        let progress = Progress(label: "packing \(output)")
+        do {
+            let (sources, attributes) = try PackInput.scan(inputDir)
+            // Progress only for large inputs: small packs finish before it could be read.
+            if sources.reduce(0, { $0 + $1.size }) > 64 << 20 { options.progress = { progress.update($0, $1) } }
+            let result = try Packer.pack(sources, attributes: attributes, into: location, options: options)
+            progress.finish()
+            print("\(output): \(result.index.layerCount) layers, \(result.header.totalSize) bytes, \(result.header.checksum.checksumString) (\(result.method.rawValue))")
+        } catch {
+            progress.finish()
+            Settings.printError(error.description)
+            throw ExitCode.failure
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Glibc
+import LayerFormat
+
+/// The environment the command reads, in one place: MMAP_BASE_PATH, MMAP_MAX_SIZE,
+/// SOURCE_DATE_EPOCH. (MMAP_INITIAL_SIZE has no meaning: a region is written once, whole.)
+enum Settings {
+    static func environment(_ name: String) -> String? {
+        guard let v = getenv(name) else { return nil }
+        let s = String(cString: v)
+        return s.isEmpty ? nil : s
+    }
+
+    /// BASE given on the command line, else $MMAP_BASE_PATH, else data/mmap.
+    static func base(_ argument: String?) -> String {
+        argument ?? environment("MMAP_BASE_PATH") ?? "data/mmap"
+    }
+
+    /// --max-region-size, else $MMAP_MAX_SIZE (bytes), else no limit.
+    static func maxRegionSize(_ option: UInt64?) throws -> UInt64? {
+        if let option { return option }
+        guard let text = environment("MMAP_MAX_SIZE") else { return nil }
+        guard let v = UInt64(text) else {
+            throw ValidationError("MMAP_MAX_SIZE: \"\(text)\" is not a size in bytes")
+        }
+        return v
+    }
+
+    /// --time T, else $SOURCE_DATE_EPOCH, else now.
+    static func time(_ option: String?) throws -> Timestamp {
+        if let option {
+            guard let t = Timestamp(rfc3339: option) else { throw ValidationError("--time: \"\(option)\" is not an RFC 3339 timestamp") }
+            return t
+        }
+        if let text = environment("SOURCE_DATE_EPOCH") {
+            guard let s = Int64(text) else { throw ValidationError("SOURCE_DATE_EPOCH: \"\(text)\" is not a number of seconds") }
+            return Timestamp(seconds: s)
+        }
+        return Timestamp.now()
+    }
+
+    static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
+
+    static func printError(_ message: String) {
+        writeStderr("layerfs: " + message + "\n")
+    }
+
+    /// Writes to fd 2 directly: C's `stderr` is not concurrency-safe in Swift 6.
+    static func writeStderr(_ text: String) {
+        var bytes = Array(text.utf8)
+        bytes.withUnsafeMutableBytes { b in _ = write(STDERR_FILENO, b.baseAddress, b.count) }
+    }
+}
+
+/// A one-line progress display on stderr, shown only on a terminal and only for big jobs.
+final class Progress: @unchecked Sendable {
+    // @unchecked: used from one thread at a time.
+    private let label: String
+    private var lastShown: UInt64 = 0
+    private var shown = false
+
+    init(label: String) { self.label = label }
+
+    func update(_ done: UInt64, _ total: UInt64) {
+        guard Settings.stderrIsTerminal, total > 0 else { return }
+        let percent = done * 100 / total
+        guard percent != lastShown || !shown else { return }
+        lastShown = percent
+        shown = true
+        Settings.writeStderr("\r\(label): \(percent)%")
+    }
+
+    func finish() {
+        if shown { Settings.writeStderr("\r\u{1B}[K") }
+    }
+}

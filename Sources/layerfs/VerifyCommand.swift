@@ -1,0 +1,45 @@
+import ArgumentParser
+import LayerFormat
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check a volume or one dimension: structure, permissions, header against index, bounds, overlaps and every checksum.",
+        discussion: "Prints one line per problem naming the file, layer and field, then a summary. Exits 0 only when clean; empty dimensions are clean. Leftover hidden pack directories are reported."
+    )
+
+    @Argument(help: "A volume (default: $MMAP_BASE_PATH, else data/mmap) or one dimension directory.")
+    var path: String?
+
+    @Option(help: "Refuse regions larger than this many bytes (default: $MMAP_MAX_SIZE, else no limit).")
+    var maxRegionSize: UInt64?
+
+    @Flag(name: .shortAndLong, help: "Print the summary only when there are problems.")
+    var quiet = false
+
+    func run() throws {
+        let path = Settings.base(path)
+        var verifier = Verifier(maxRegionSize: try Settings.maxRegionSize(maxRegionSize))
+        let volume = Volume(base: path)
+        let report: Verifier.Report
+        if !volume.exists, let location = Volume.location(ofDimensionDirectory: path) {
+            report = verifier.verify(dimension: location)
+        } else if volume.exists {
+            let progress = Progress(label: "verifying")
+            verifier.progress = { progress.update(UInt64($0), UInt64($1)) }
+            report = verifier.verify(volume: volume)
+            progress.finish()
+        } else {
+            Settings.printError("\(path): not a volume (no consciousness/ or proto/) nor a dimension directory (DNN, proto/NAME)")
+            throw ExitCode.failure
+        }
+        for problem in report.problems { print(problem.description) }
+        if !quiet || !report.isClean {
+            let mb = Double(report.layerBytes) / 1_000_000
+            print("\(path): \(report.dimensions) dimensions (\(report.emptyDimensions) empty), \(report.layers) layers, "
+                  + "\(String(format: "%.1f", mb)) MB of layers hashed: "
+                  + (report.isClean ? "OK" : "\(report.problems.count) problem\(report.problems.count == 1 ? "" : "s")"))
+        }
+        if !report.isClean { throw ExitCode.failure }
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import Glibc
+import CLinux
+import XCTest
+@testable import LayerFormat
+
+final class PackerTests: XCTestCase {
+    func testPackThenLoadGivesTheBytes() throws {
+        let fx = Fixture()
+        let contents = ["first layer", "", String(repeating: "x", count: 10_000)]
+        let result = try fx.pack(3, contents)
+        XCTAssertEqual(result.method, .exchanged) // init made an empty D03
+        let g = try XCTUnwrap(try Generation.load(fx.location(3)))
+        XCTAssertEqual(g.layers.map(\.id), [1, 2, 3])
+        XCTAssertEqual(g.layers.map(\.offset), [4096, 8192, 8192])
+        XCTAssertEqual(g.region.size, 8192 + 12288)
+        for (layer, text) in zip(g.layers, contents) {
+            XCTAssertEqual(Array(g.bytes(of: layer)), Array(text.utf8))
+            XCTAssertEqual(layer.checksum, Digest256.sha256(g.bytes(of: layer)))
+        }
+        XCTAssertEqual(g.dimensionName, "Intention")
+        XCTAssertEqual(g.layers[0].keywords, ["k0", "a,b"])
+        XCTAssertTrue(Verifier().verify(volume: fx.volume).isClean)
+        // Nothing hidden is left beside the dimension.
+        XCTAssertEqual(fx.volume.leftoverPackDirectories(), [])
+    }
+
+    func testSameInputAndTimeGiveIdenticalBytes() throws {
+        let fx = Fixture()
+        try fx.pack(4, ["a", "b"])
+        let region = try fx.read(fx.location(4).regionPath), index = try fx.read(fx.location(4).indexPath)
+        try fx.pack(4, ["a", "b"])
+        XCTAssertEqual(try fx.read(fx.location(4).regionPath), region)
+        XCTAssertEqual(try fx.read(fx.location(4).indexPath), index)
+    }
+
+    func testRepackKeepsCreatedAtUnknownFieldsAndUnchangedUpdatedAt() throws {
+        let fx = Fixture()
+        try fx.pack(5, ["same", "old"], time: Timestamp(seconds: 1000))
+        try fx.editIndexText(5) { $0.replacingFirst("\"layers\": [", with: "\"producer\": {\"v\": 2},\n  \"layers\": [") }
+        try fx.pack(5, ["same", "new"], time: Timestamp(seconds: 5000))
+        let g = try XCTUnwrap(try Generation.load(fx.location(5)))
+        XCTAssertEqual(g.createdAt, Timestamp(seconds: 1000))
+        XCTAssertEqual(g.updatedAt, Timestamp(seconds: 5000))
+        XCTAssertEqual(g.layers[0].updatedAt, Timestamp(seconds: 1000), "unchanged layer keeps its updated_at")
+        XCTAssertEqual(g.layers[1].updatedAt, Timestamp(seconds: 5000))
+        XCTAssertEqual(g.index.extraFields.map(\.key), ["producer"])
+        XCTAssertEqual(g.index.extraFields[0].json, "{\"v\": 2}")
+    }
+
+    func testFileByFileFallback() throws {
+        let fx = Fixture()
+        try fx.pack(6, ["one"])
+        let result = try fx.pack(6, ["one", "two"], fileByFile: true)
+        XCTAssertEqual(result.method, .fileByFile)
+        XCTAssertEqual(try Generation.load(fx.location(6))?.layers.count, 2)
+        XCTAssertEqual(fx.volume.leftoverPackDirectories(), [])
+    }
+
+    func testMaxRegionSizeRefusesBeforeWriting() throws {
+        let fx = Fixture()
+        var options = Packer.Options(time: Fixture.time)
+        options.maxRegionSize = 4096
+        let path = fx.base + "/temp/big"
+        try fx.write(path, [UInt8](repeating: 1, count: 5000))
+        let source = PackLayerSource(id: 1, path: path, size: 5000, updatedAt: Fixture.time)
+        XCTAssertThrowsError(try Packer.pack([source], into: fx.location(7), options: options)) { error in
+            XCTAssertEqual((error as? FormatError)?.kind, .tooLarge)
+        }
+        XCTAssertNil(try Generation.load(fx.location(7)))
+    }
+
+    func testInputScanUsesNamesXattrsAndRefusesWrongChecksum() throws {
+        let fx = Fixture()
+        let input = fx.base + "/temp/in"
+        XCTAssertEqual(mkdir(input, 0o755), 0)
+        try fx.write(input + "/layer-010", Array("ten".utf8))
+        try fx.write(input + "/layer-2", Array("two".utf8))
+        try fx.write(input + "/.hidden", Array("no".utf8))
+        XCTAssertEqual(setxattr(input + "/layer-010", "user.frequency", "2.5", 3, 0), 0)
+        XCTAssertEqual(setxattr(input + "/layer-010", "user.keywords", "a\\,b,c", 6, 0), 0)
+        XCTAssertEqual(setxattr(input, "user.dimension_name", "Custom", 6, 0), 0)
+        var (layers, attributes) = try PackInput.scan(input)
+        XCTAssertEqual(layers.map(\.id), [2, 10])
+        XCTAssertEqual(layers[1].frequency, 2.5)
+        XCTAssertEqual(layers[1].keywords, ["a,b", "c"])
+        XCTAssertEqual(attributes.dimensionName, "Custom")
+        // Not every file is layer-NNN: ids from sorted names.
+        try fx.write(input + "/notes.txt", Array("n".utf8))
+        (layers, _) = try PackInput.scan(input)
+        XCTAssertEqual(layers.map { ($0.path as NSString).lastPathComponent }, ["layer-010", "layer-2", "notes.txt"])
+        XCTAssertEqual(layers.map(\.id), [1, 2, 3])
+        // A checksum attribute that disagrees with the bytes is an error, never replaced.
+        let wrong = "sha256:" + String(repeating: "0", count: 64)
+        XCTAssertEqual(setxattr(input + "/layer-2", "user.checksum", wrong, wrong.utf8.count, 0), 0)
+        (layers, attributes) = try PackInput.scan(input)
+        XCTAssertThrowsError(try Packer.pack(layers, attributes: attributes, into: fx.location(8), options: Packer.Options(time: Fixture.time))) { error in
+            XCTAssertEqual((error as? FormatError)?.kind, .checksumMismatch)
+            XCTAssertEqual((error as? FormatError)?.field, "user.checksum")
+        }
+        XCTAssertNil(try Generation.load(fx.location(8)), "nothing written")
+        XCTAssertEqual(fx.volume.leftoverPackDirectories(), [])
+    }
+
+    func testEmptyDimensionIsCleanAndDiscovered() throws {
+        let fx = Fixture()
+        XCTAssertEqual(fx.volume.dimensions().map(\.name), (1...14).map { DimensionLocation.directoryName(for: UInt32($0)) })
+        XCTAssertNil(try Generation.load(fx.location(1)))
+        let report = Verifier().verify(volume: fx.volume)
+        XCTAssertTrue(report.isClean, "\(report.problems)")
+        XCTAssertEqual(report.emptyDimensions, 14)
+    }
+
+    func testDiscoveryIgnoresHiddenAndMisnamed() throws {
+        let fx = Fixture()
+        for name in ["consciousness/D5", "consciousness/.D01.pack-1", "consciousness/D100", "proto/draft", "proto/.x", "consciousness/D00"] {
+            XCTAssertEqual(mkdir(fx.base + "/" + name, 0o755), 0, name)
+        }
+        let names = fx.volume.dimensions().map(\.name)
+        XCTAssertTrue(names.contains("D100"))
+        XCTAssertTrue(names.contains("draft"))
+        XCTAssertFalse(names.contains("D5"))
+        XCTAssertFalse(names.contains("D00"))
+        XCTAssertEqual(fx.volume.leftoverPackDirectories(), ["consciousness/.D01.pack-1"])
+    }
+}

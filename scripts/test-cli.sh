@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The offline commands driven as a user would: init, pack, verify, info, exit codes, messages.
+# Usage: scripts/test-cli.sh LAYERFS
+set -uo pipefail
+layerfs=$(realpath "$1")
+here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/Tests/shell/lib.sh"
+work=$(mktemp -d /tmp/layerfs-cli-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+v=$work/vol
+
+expect "--version" "$layerfs" --version
+for sub in init pack verify info; do expect "$sub --help" "$layerfs" $sub --help; done
+expect "init --sample" "$layerfs" init --sample "$v"
+expect "init is idempotent" "$layerfs" init --sample "$v"
+expect_eq "init made D01..D14" "14" "$(ls "$v/consciousness" | wc -l)"
+expect "verify sample" "$layerfs" verify "$v"
+expect "verify one dimension" "$layerfs" verify "$v/consciousness/D03"
+expect "info sample" "$layerfs" info "$v"
+expect_eq "info totals 42 layers" "42" "$("$layerfs" info "$v" | awk '$1=="TOTAL"{print $2}')"
+expect_eq "MMAP_BASE_PATH is the default base" "0" "$(cd "$work" && MMAP_BASE_PATH=$v "$layerfs" verify -q >/dev/null; echo $?)"
+expect_eq "sample is deterministic" \
+    "$(cat "$v/consciousness/D05/region.mmap" | sha256sum)" \
+    "$("$layerfs" init --sample "$work/vol2" >/dev/null; cat "$work/vol2/consciousness/D05/region.mmap" | sha256sum)"
+
+# pack: same input and time give identical bytes; xattrs and mtimes are read.
+in=$work/in; mkdir -p "$in"
+printf 'hello\n' > "$in/layer-001"; printf 'world\n' > "$in/layer-002"
+setfattr -n user.frequency -v 2.5 "$in/layer-001"
+setfattr -n user.keywords -v 'a\,b,c' "$in/layer-001"
+touch -d 2024-01-02T03:04:05Z "$in/layer-001" "$in/layer-002"
+expect "pack" "$layerfs" pack --dimension 15 --time 2024-05-05T00:00:00Z "$in" "$v/consciousness/D15"
+cp "$v/consciousness/D15/region.mmap" "$work/r1"; cp "$v/consciousness/D15/index.json" "$work/i1"
+expect "repack" "$layerfs" pack --dimension 15 --time 2024-05-05T00:00:00Z "$in" "$v/consciousness/D15"
+expect "repack region identical" cmp "$work/r1" "$v/consciousness/D15/region.mmap"
+expect "repack index identical" cmp "$work/i1" "$v/consciousness/D15/index.json"
+expect_eq "SOURCE_DATE_EPOCH sets the time" '"updated_at": "1970-01-01T00:16:40Z",' \
+    "$(SOURCE_DATE_EPOCH=1000 "$layerfs" pack --proto "$in" "$v/proto/draft" >/dev/null; grep -m1 '"updated_at"' "$v/proto/draft/index.json" | tr -d ' ' | sed 's/"updated_at":/"updated_at": /')"
+expect "keywords from xattr" grep -q '"keywords": \["a,b", "c"\]' "$v/consciousness/D15/index.json"
+expect "frequency from xattr" grep -q '"frequency": 2.5' "$v/consciousness/D15/index.json"
+expect "updated_at from mtime" grep -q '"updated_at": "2024-01-02T03:04:05Z"' "$v/consciousness/D15/index.json"
+expect "verify after packs" "$layerfs" verify "$v"
+expect_fail "pack needs exactly one kind" "exactly one" "$layerfs" pack "$in" "$v/consciousness/D16"
+expect_fail "pack refuses a mismatched directory name" "dimension 15" "$layerfs" pack --dimension 16 "$in" "$v/consciousness/D15"
+expect_fail "pack refuses over MMAP_MAX_SIZE" "over the maximum" env MMAP_MAX_SIZE=4096 "$layerfs" pack --dimension 16 "$in" "$v/consciousness/D16"
+setfattr -n user.checksum -v "sha256:$(printf '0%.0s' {1..64})" "$in/layer-002"
+expect_fail "pack refuses a wrong user.checksum" "layer-002.*user.checksum" "$layerfs" pack --dimension 16 "$in" "$v/consciousness/D16"
+expect_fail "pack refuses a bad --time" "RFC 3339" "$layerfs" pack --dimension 16 --time yesterday "$in" "$v/consciousness/D16"
+
+# verify: problems are named, exit non-zero; other dimensions unaffected.
+printf 'XXXX' | dd of="$v/consciousness/D02/region.mmap" bs=1 seek=4096 conv=notrunc 2>/dev/null
+expect_fail "verify finds a flipped layer" "consciousness/D02/index.json: layer 1: checksum: " "$layerfs" verify "$v"
+expect_fail "verify counts problems" "2 problems" "$layerfs" verify "$v"
+expect "other dimension still verifies" "$layerfs" verify "$v/consciousness/D03"
+mkdir "$v/consciousness/.D03.pack-dead"
+expect_fail "verify reports a leftover pack directory" "consciousness/.D03.pack-dead: leftover" "$layerfs" verify "$v"
+rm -f "$v/consciousness/D04/index.json"
+expect_fail "verify names a missing index" "consciousness/D04/index.json: file is missing" "$layerfs" verify "$v"
+expect "info survives broken dimensions" "$layerfs" info "$v"
+expect_fail "verify of a non-volume" "not a volume" "$layerfs" verify "$work/in"
+expect_fail "info of a non-volume" "not a volume" "$layerfs" info "$work/nothing"
+finish
