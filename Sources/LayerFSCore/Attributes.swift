@@ -1,0 +1,43 @@
+import LayerFormat
+
+/// What `stat` shows for a node, as plain values; the binding turns it into `struct stat`.
+public struct Attributes: Equatable, Sendable {
+    public enum Kind: Sendable { case file, directory }
+
+    public var inode: InodeNumber
+    public var kind: Kind
+    /// Permission bits only: 0444 for files, 0555 for directories.
+    public var permissions: UInt32
+    public var links: UInt32
+    public var size: UInt64
+    public var uid: UInt32
+    public var gid: UInt32
+    /// mtime = ctime = atime.
+    public var time: Timestamp
+
+    /// 512-byte blocks, rounded up, so that `du` adds up to the layers' sizes.
+    public var blocks: UInt64 { (size + 511) / 512 }
+}
+
+/// A name handed to the kernel with its node id and attributes (LOOKUP, READDIRPLUS).
+public struct Entry: Sendable {
+    public var node: NodeID
+    public var attributes: Attributes
+}
+
+/// One directory entry. `entry` is nil where handing out attributes would force work the
+/// listing does not need (a dimension not loaded yet): the kernel then looks it up on demand.
+public struct DirectoryEntry: Sendable {
+    public var name: String
+    public var inode: InodeNumber
+    public var kind: Attributes.Kind
+    public var entry: Entry?
+}
+
+/// What `statfs` reports: the volume's size, read-only (nothing free).
+public struct Statistics: Sendable {
+    public var blockSize: UInt64 = 4096
+    public var blocks: UInt64
+    public var files: UInt64
+    public var nameMax: UInt64 = 255
+}

@@ -1,0 +1,50 @@
+import LayerFormat
+
+/// The `user.*` attributes of the spec's table, answered from the served generation.
+extension FileSystem {
+    static let layerAttributeNames = ["user.checksum", "user.layer_id", "user.frequency", "user.keywords"]
+    static let dimensionAttributeNames = ["user.dimension_id", "user.dimension_name", "user.created_at", "user.updated_at", "user.layer_count"]
+
+    /// GETXATTR: the value's bytes (no trailing NUL or newline).
+    public func extendedAttribute(_ node: NodeID, name: String) throws(FSError) -> [UInt8] {
+        // ls -l asks for security.* and system.posix_acl_* on every file: answer at once.
+        guard name.hasPrefix("user.") else {
+            _ = try attributes(node)
+            throw .noAttribute
+        }
+        guard let value = try attributeValues(node).first(where: { $0.0 == name })?.1 else { throw .noAttribute }
+        return Array(value.utf8)
+    }
+
+    /// LISTXATTR: the names, each followed by a NUL.
+    public func extendedAttributeNames(_ node: NodeID) throws(FSError) -> [UInt8] {
+        var out: [UInt8] = []
+        for (name, _) in try attributeValues(node) {
+            out.append(contentsOf: name.utf8)
+            out.append(0)
+        }
+        return out
+    }
+
+    func attributeValues(_ node: NodeID) throws(FSError) -> [(String, String)] {
+        if node == .root || node == .protoDirectory { return [] }
+        if node.isDimension {
+            let slot = try slot(node.slot)
+            let id = String(slot.location.expectedID)
+            switch state(of: slot) {
+            case .loaded(let served):
+                return [("user.dimension_id", String(served.dimensionID)), ("user.dimension_name", served.name),
+                        ("user.created_at", served.createdAt.rfc3339), ("user.updated_at", served.updatedAt.rfc3339),
+                        ("user.layer_count", String(served.table.records.count))]
+            case .empty, .unloaded:
+                return [("user.dimension_id", id), ("user.dimension_name", slot.location.defaultDimensionName), ("user.layer_count", "0")]
+            case .failed(let error):
+                return [("user.dimension_id", id), ("user.error", error.description)]
+            }
+        }
+        let (served, record) = try layer(node)
+        return [("user.checksum", record.checksum.checksumString), ("user.layer_id", String(record.id)),
+                ("user.frequency", Frequency.format(record.frequency)),
+                ("user.keywords", String(decoding: served.table.keywords(of: record), as: UTF8.self))]
+    }
+}

@@ -1,0 +1,58 @@
+import LayerFormat
+
+/// One layer as the mount keeps it: plain values, no references, 88 bytes. An object per
+/// layer with a String checksum and [String] keywords costs ~300 bytes; a mount of millions
+/// of layers keeps this instead.
+public struct LayerRecord: Sendable {
+    public var id: UInt32
+    /// The dimension's epoch when this layer's content last changed (part of its node id).
+    public var epoch: UInt16
+    /// `user.keywords`, already escaped and joined, at keywordStart..<+keywordLength in the
+    /// table's shared buffer.
+    public var keywordStart: UInt32
+    public var keywordLength: UInt32
+    public var offset: UInt64
+    public var size: UInt64
+    public var updatedAt: Int64
+    public var frequency: Double
+    public var checksum: Digest256
+}
+
+/// The layers of one generation of a dimension, sorted by id, built once when it loads.
+public struct LayerTable: Sendable {
+    public private(set) var records: [LayerRecord]
+    /// Every layer's escaped keyword list, back to back.
+    public private(set) var keywordBytes: [UInt8]
+
+    public init(generation: Generation, epoch: UInt16) {
+        var records: [LayerRecord] = []
+        records.reserveCapacity(generation.layers.count)
+        var keywords: [UInt8] = []
+        for layer in generation.layers {
+            let start = keywords.count
+            if !layer.keywords.isEmpty { keywords.append(contentsOf: Keywords.join(layer.keywords).utf8) }
+            records.append(LayerRecord(
+                id: layer.id, epoch: epoch,
+                keywordStart: UInt32(truncatingIfNeeded: start), keywordLength: UInt32(truncatingIfNeeded: keywords.count - start),
+                offset: layer.offset, size: layer.size, updatedAt: generation.updatedAt(of: layer).seconds,
+                frequency: layer.frequency, checksum: layer.checksum))
+        }
+        self.records = records
+        self.keywordBytes = keywords
+    }
+
+    /// The position of layer `id`, by binary search.
+    public func position(of id: UInt32) -> Int? {
+        var low = 0, high = records.count
+        while low < high {
+            let mid = (low + high) / 2
+            if records[mid].id < id { low = mid + 1 } else { high = mid }
+        }
+        return low < records.count && records[low].id == id ? low : nil
+    }
+
+    public func keywords(of record: LayerRecord) -> ArraySlice<UInt8> {
+        let start = Int(record.keywordStart)
+        return keywordBytes[start..<start + Int(record.keywordLength)]
+    }
+}

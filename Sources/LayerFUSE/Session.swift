@@ -1,0 +1,77 @@
+import CFuse
+import Glibc
+import LayerFSCore
+import Logging
+
+/// One libfuse session: create, mount, run the multithreaded loop, unmount. The only place
+/// that owns libfuse's session object.
+public final class FUSESession {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    let context: MountContext
+    private var session: OpaquePointer?
+    private var ops: fuse_lowlevel_ops
+    private var mounted = false
+
+    /// `options` are libfuse `-o` options (ro, fsname=..., allow_other...), already checked.
+    public init(context: MountContext, options: [String]) throws(Failure) {
+        self.context = context
+        self.ops = Operations.make()
+        var args = fuse_args()
+        defer { fuse_opt_free_args(&args) }
+        // FUSE_ARGS_INIT does not import: start zeroed and add argv[0] too.
+        for arg in ["layerfs", "-o", options.joined(separator: ",")] {
+            guard fuse_opt_add_arg(&args, arg) == 0 else { throw Failure(description: "out of memory building arguments") }
+        }
+        let userdata = Unmanaged.passUnretained(context).toOpaque()
+        session = fuse_session_new(&args, &ops, MemoryLayout<fuse_lowlevel_ops>.size, userdata)
+        guard session != nil else {
+            throw Failure(description: "libfuse refused the options: \(options.joined(separator: ","))")
+        }
+    }
+
+    deinit {
+        if let session {
+            if mounted { fuse_session_unmount(session) }
+            fuse_session_destroy(session)
+        }
+    }
+
+    /// Mounts on `mountpoint` (a directory, or `/dev/fd/N` from a privileged parent).
+    public func mount(at mountpoint: String) throws(Failure) {
+        guard fuse_session_mount(session, mountpoint) == 0 else {
+            throw Failure(description: "cannot mount on \(mountpoint) (see the message above; is /dev/fuse usable and fusermount3 installed?)")
+        }
+        mounted = true
+    }
+
+    /// SIGINT, SIGTERM (and SIGHUP unless the caller takes it) end the loop cleanly.
+    public func installSignalHandlers() {
+        // A background job from a non-interactive shell starts with SIGINT ignored, and
+        // libfuse only replaces default actions.
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+        fuse_set_signal_handlers(session)
+    }
+
+    /// Runs the multithreaded request loop until unmounted or signalled.
+    public func run(maxIdleThreads: UInt32 = 8, maxThreads: UInt32 = 16) -> Int32 {
+        guard let config = fuse_loop_cfg_create() else { return -ENOMEM }
+        defer { fuse_loop_cfg_destroy(config) }
+        fuse_loop_cfg_set_clone_fd(config, 0)
+        fuse_loop_cfg_set_idle_threads(config, maxIdleThreads)
+        fuse_loop_cfg_set_max_threads(config, maxThreads)
+        let result = fuse_session_loop_mt(session, config)
+        fuse_remove_signal_handlers(session)
+        return result
+    }
+
+    public func unmount() {
+        if mounted, let session {
+            fuse_session_unmount(session)
+            mounted = false
+        }
+    }
+}

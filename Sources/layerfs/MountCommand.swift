@@ -1,0 +1,82 @@
+import ArgumentParser
+import Glibc
+import LayerFormat
+import LayerFSCore
+import LayerFUSE
+import Logging
+
+struct MountCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mount",
+        abstract: "Mount a volume: every layer a read-only file, its checksum and metadata as extended attributes.",
+        discussion: """
+        Returns once the mount answers (so `layerfs mount SRC MNT && ls MNT` works), or exits
+        non-zero with the reason and nothing mounted. Every option also has an -o spelling for
+        fstab:  /srv/mmap  /mnt/layers  fuse.layerfs  ro,allow_other  0 0
+        -o options: allow_other, allow_root, debug, log_file=PATH, max_region_size=N,
+        readahead_kb=N, open_calls, dev, suid (nodev and nosuid are the default), noexec,
+        noatime; mount(8)'s generic options (ro, defaults, nofail, _netdev, x-*) are accepted.
+        """
+    )
+
+    @Argument(help: "The volume (default: $MMAP_BASE_PATH, else data/mmap).")
+    var source: String?
+
+    @Argument(help: "Where to mount it (default: mountpoint/).")
+    var mountpoint: String?
+
+    @Flag(name: .shortAndLong, help: "Stay in the foreground and log to stderr.")
+    var foreground = false
+
+    @Flag(help: "Log every operation.")
+    var debug = false
+
+    @Flag(help: "Let other users read the mount (non-root users need user_allow_other in /etc/fuse.conf).")
+    var allowOther = false
+
+    @Option(help: "Log to this file instead of syslog when daemonized (reopened on SIGHUP).")
+    var logFile: String?
+
+    @Option(help: "Refuse regions larger than this many bytes (default: $MMAP_MAX_SIZE, else no limit).")
+    var maxRegionSize: UInt64?
+
+    @Option(help: "Per-mount readahead in KiB, set through /sys/class/bdi when root (default 1024; 0 keeps the kernel's).")
+    var readaheadKb: Int?
+
+    @Flag(help: "Answer every OPEN instead of turning OPEN/RELEASE off (slower; the daemon then sees every open).")
+    var openCalls = false
+
+    @Option(name: .customShort("o"), parsing: .singleValue, help: "Mount options, comma-separated (see above).")
+    var options: [String] = []
+
+    func validate() throws {
+        if (source == nil) != (mountpoint == nil) { throw ValidationError("give both SOURCE and MOUNTPOINT, or neither") }
+    }
+
+    func run() throws {
+        var mo = MountOptions()
+        for list in options { try mo.apply(list) }
+        mo.foreground = mo.foreground || foreground
+        mo.debug = mo.debug || debug
+        mo.allowOther = mo.allowOther || allowOther
+        mo.logFile = logFile ?? mo.logFile
+        mo.maxRegionSize = try Settings.maxRegionSize(maxRegionSize ?? mo.maxRegionSize)
+        mo.readaheadKB = readaheadKb ?? mo.readaheadKB
+        mo.openCalls = mo.openCalls || openCalls
+
+        let plan: MountPlan
+        switch Result(catching: { () throws(MountPlan.Failure) in
+            try MountPlan(source: Settings.base(source), mountpoint: mountpoint ?? "mountpoint", options: mo)
+        }) {
+        case .success(let p): plan = p
+        case .failure(let failure):
+            Settings.printError(failure.description)
+            throw ExitCode.failure
+        }
+        if mo.requestedReadWrite {
+            Settings.writeStderr("layerfs: note: -o rw ignored: layerfs mounts are always read-only\n")
+        }
+        let status = mo.foreground ? plan.runInForeground() : plan.runDaemonized()
+        if status != 0 { throw ExitCode(status) }
+    }
+}

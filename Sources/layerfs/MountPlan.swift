@@ -1,0 +1,208 @@
+import Foundation
+import Glibc
+import LayerFormat
+import LayerFSCore
+import LayerFUSE
+import Logging
+
+/// A checked mount request and the two ways to carry it out: in the foreground, or as a
+/// daemon that reports back over a pipe only once the kernel's INIT has been answered.
+struct MountPlan {
+    struct Failure: Error, CustomStringConvertible { var description: String }
+
+    let source: String
+    let mountpoint: String
+    let options: MountOptions
+
+    /// Checks everything that can be checked before forking, so that errors reach the user
+    /// with a clear reason and nothing is mounted.
+    init(source: String, mountpoint: String, options: MountOptions) throws(Failure) {
+        guard let resolved = MountPlan.realPath(source) else {
+            throw Failure(description: "source \(source) does not exist")
+        }
+        var st = stat()
+        guard stat(resolved, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
+            throw Failure(description: "source \(source) is not a directory")
+        }
+        guard Volume(base: resolved).exists else {
+            throw Failure(description: "source \(source) is not a volume (no consciousness/ or proto/); `layerfs init \(source)` creates one")
+        }
+        self.source = resolved
+        if mountpoint.hasPrefix("/dev/fd/") {
+            // A descriptor for /dev/fuse, already mounted by a privileged parent (libfuse's
+            // drop_privileges): libfuse takes it as it is.
+            self.mountpoint = mountpoint
+        } else {
+            let absolute = MountTable.absolute(mountpoint)
+            if let existing = MountTable.mount(at: absolute) {
+                throw Failure(description: "mountpoint \(mountpoint) is already a mount (\(existing.type) of \(existing.source)); `layerfs unmount \(mountpoint)` first")
+            }
+            guard stat(absolute, &st) == 0 else {
+                throw Failure(description: "mountpoint \(mountpoint) does not exist")
+            }
+            guard st.st_mode & S_IFMT == S_IFDIR else {
+                throw Failure(description: "mountpoint \(mountpoint) is not a directory")
+            }
+            self.mountpoint = MountPlan.realPath(absolute) ?? absolute
+        }
+        if access("/dev/fuse", F_OK) != 0 {
+            throw Failure(description: "/dev/fuse is missing: this kernel or container has no FUSE (load the fuse module, or run the container with --device /dev/fuse)")
+        }
+        if access("/dev/fuse", R_OK | W_OK) != 0 && geteuid() == 0 {
+            throw Failure(description: "/dev/fuse is not usable: \(String(cString: strerror(errno)))")
+        }
+        if options.allowOther && geteuid() != 0 && !MountPlan.fuseConfAllowsOther() {
+            throw Failure(description: "allow_other needs `user_allow_other` in /etc/fuse.conf for a non-root user")
+        }
+        if options.logFile != nil, let path = options.logFile, !path.hasPrefix("/") {
+            throw Failure(description: "--log-file must be an absolute path (the daemon runs in /)")
+        }
+        self.options = options
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    static func fuseConfAllowsOther() -> Bool {
+        guard let text = try? String(contentsOfFile: "/etc/fuse.conf", encoding: .utf8) else { return false }
+        return text.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces) == "user_allow_other" }
+    }
+
+    // MARK: - Running
+
+    func runInForeground() -> Int32 {
+        let sink = LogSink(options.logFile.map { .file($0) } ?? .standardError)
+        return serve(sink: sink) { _ in }
+    }
+
+    /// Forks before any thread exists. The parent waits on a pipe for "ready" (sent once the
+    /// kernel's INIT is answered) or "error: ..." and exits 0 or 1 accordingly; the child
+    /// becomes the daemon.
+    func runDaemonized() -> Int32 {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else {
+            Settings.printError("pipe: \(String(cString: strerror(errno)))")
+            return 1
+        }
+        let pid = fork()
+        if pid < 0 {
+            Settings.printError("fork: \(String(cString: strerror(errno)))")
+            return 1
+        }
+        if pid > 0 {
+            close(fds[1])
+            return MountPlan.awaitDaemon(readingFrom: fds[0], pid: pid)
+        }
+        close(fds[0])
+        setsid()
+        let report = fds[1]
+        let sink = LogSink(options.logFile.map { .file($0) } ?? .syslog)
+        let status = serve(sink: sink) { message in
+            var bytes = Array((message + "\n").utf8)
+            bytes.withUnsafeMutableBytes { _ = write(report, $0.baseAddress, $0.count) }
+            if message == "ready" {
+                // Detach from the terminal only now, so libfuse's own messages reached the user.
+                let null = open("/dev/null", O_RDWR)
+                if null >= 0 { dup2(null, STDIN_FILENO); dup2(null, STDOUT_FILENO); dup2(null, STDERR_FILENO); close(null) }
+            }
+            close(report)
+        }
+        exit(status)
+    }
+
+    static func awaitDaemon(readingFrom fd: Int32, pid: pid_t) -> Int32 {
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { data.append(contentsOf: buffer[0..<n]); continue }
+            if n < 0 && errno == EINTR { continue }
+            break
+        }
+        close(fd)
+        let message = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
+        if message == "ready" { return 0 }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        Settings.printError(message.isEmpty ? "the mount daemon exited before the mount was ready" : message)
+        return 1
+    }
+
+    /// Builds the filesystem, mounts and runs the loop. `report` gets "ready" from the INIT
+    /// callback, or "error: ..." if mounting fails.
+    func serve(sink: LogSink, report: @escaping @Sendable (String) -> Void) -> Int32 {
+        let level: Logger.Level = options.debug ? .debug : .info
+        LoggingSystem.bootstrap { label in sink.handler(label: label, level: level) }
+        let logger = Logger(label: "layerfs")
+        var configuration = FileSystem.Configuration(base: source)
+        configuration.maxRegionSize = options.maxRegionSize
+        configuration.cache.noOpen = !options.openCalls
+        let fs = FileSystem(configuration: configuration, logger: logger)
+        let mountpoint = self.mountpoint
+        let context = MountContext(fs: fs, logger: logger, debug: options.debug) {
+            logger.info("mounted \(fs.configuration.base) on \(mountpoint): \(fs.dimensionCount) dimensions")
+            report("ready")
+        }
+        let session: FUSESession
+        do {
+            session = try FUSESession(context: context, options: options.fuseOptions(source: source))
+            try session.mount(at: mountpoint)
+        } catch {
+            report("error: \(error.description)")
+            return 1
+        }
+        if chdir("/") != 0 { logger.warning("chdir /: \(String(cString: strerror(errno)))") }
+        session.installSignalHandlers()
+        let hangups = HangupListener(sink: sink, logger: logger)
+        if !mountpoint.hasPrefix("/dev/fd/") { setReadahead(logger: logger) }
+        let result = withExtendedLifetime((context, hangups)) { session.run() }
+        session.unmount()
+        logger.info("unmounted \(mountpoint)")
+        return result == 0 ? 0 : 1
+    }
+
+    /// The kernel caps a FUSE mount's readahead at 128 KiB; root can raise it per mount, and
+    /// 1 MiB requests read a large layer markedly faster.
+    func setReadahead(logger: Logger) {
+        let kb = options.readaheadKB ?? (geteuid() == 0 ? 1024 : 0)
+        guard kb > 0, let mount = MountTable.mount(at: mountpoint) else { return }
+        let path = "/sys/class/bdi/\(mount.device)/read_ahead_kb"
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            logger.notice("readahead left at the kernel's default: cannot open \(path): \(String(cString: strerror(errno)))")
+            return
+        }
+        defer { close(fd) }
+        var text = Array("\(kb)\n".utf8)
+        if text.withUnsafeMutableBytes({ write(fd, $0.baseAddress, $0.count) }) < 0 {
+            logger.notice("readahead left at the kernel's default: \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// SIGHUP reopens the log file instead of ending the session: the signal is blocked in every
+/// thread (request threads inherit the mask) and one thread waits for it with sigwait.
+final class HangupListener: @unchecked Sendable {
+    // @unchecked: immutable after init.
+    let thread: Thread
+
+    init(sink: LogSink, logger: Logger) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGHUP)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        let waitSet = set
+        thread = Thread {
+            var set = waitSet
+            var signal: Int32 = 0
+            while sigwait(&set, &signal) == 0 {
+                sink.reopen()
+                logger.info("SIGHUP: log reopened")
+            }
+        }
+        thread.start()
+    }
+}
