@@ -27,6 +27,7 @@ test: deps
 	swift build $(SWIFT_FLAGS)
 	swift test $(SWIFT_FLAGS)
 	scripts/test-cli.sh .build/debug/layerfs
+	scripts/test-mount.sh .build/debug/layerfs
 
 init-mmap: release
 	$(RELEASE) init $(BASE)

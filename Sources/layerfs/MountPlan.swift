@@ -161,7 +161,8 @@ struct MountPlan {
         let result = withExtendedLifetime((context, hangups)) { session.run() }
         session.unmount()
         logger.info("unmounted \(mountpoint)")
-        return result == 0 ? 0 : 1
+        // libfuse's signal handlers end the loop with the signal's number: a clean stop.
+        return [0, SIGTERM, SIGINT, SIGHUP].contains(result) ? 0 : 1
     }
 
     /// The kernel caps a FUSE mount's readahead at 128 KiB; root can raise it per mount, and

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# layerfs mount, on real mounts, driven with the tools users use: ls, stat, cat, cmp,
+# sha256sum, getfattr, du, df, findmnt, rsync, mmap from another process, mount(8).
+# Usage: scripts/test-mount.sh LAYERFS
+set -uo pipefail
+layerfs=$(realpath "$1")
+here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/Tests/shell/lib.sh"
+tool="$here/Tests/shell/volume_tool.py"
+
+if [ ! -c /dev/fuse ]; then
+    echo "SKIPPED: /dev/fuse is absent on this machine; the mount tests cannot run here" >&2
+    echo "0 passed, 0 failed, 1 skipped"
+    exit 0
+fi
+
+work=$(mktemp -d /tmp/layerfs-mount-XXXXXX)
+mounts=()
+cleanup() {
+    for m in "${mounts[@]}"; do
+        grep -q " $m " /proc/mounts && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; }
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+mounted() { grep -q " $1 fuse.layerfs " /proc/mounts; }
+mnt_new() { local m="$work/mnt$1"; mkdir -p "$m"; mounts+=("$m"); echo "$m"; }
+daemon_pid() { pgrep -f -- "layerfs mount .*$1\$" | head -1; }
+
+# ---- a volume with something of everything
+v=$work/vol
+"$layerfs" init --sample "$v" >/dev/null
+in=$work/in15; mkdir -p "$in"
+printf 'plain\n' > "$in/layer-001"
+: > "$in/layer-002"                                       # an empty layer
+head -c 3000000 /dev/urandom > "$in/layer-010"           # larger than one request
+printf 'odd keywords\n' > "$in/layer-1000"
+python3 -c 'import os,sys; os.setxattr(sys.argv[1], "user.keywords", rb"a\,b,c\\d,plain")' "$in/layer-1000"
+setfattr -n user.frequency -v 1e-05 "$in/layer-1000"
+touch -d 2023-03-04T05:06:07Z "$in"/*
+"$layerfs" pack --dimension 15 --time 2024-06-01T00:00:00Z "$in" "$v/consciousness/D15" >/dev/null
+"$layerfs" pack --proto --time 2024-06-01T00:00:00Z "$in" "$v/proto/draft" >/dev/null
+mkdir -p "$v/consciousness/D16" "$v/consciousness/D17" "$v/temp/scratch" "$v/consciousness/.D01.pack-x"
+cp "$v/consciousness/D01/index.json" "$v/consciousness/D01/region.mmap" "$v/consciousness/D16/"
+printf 'XXXX' | dd of="$v/consciousness/D16/region.mmap" bs=1 seek=0 conv=notrunc 2>/dev/null   # bad magic
+expected=$work/expected
+python3 "$tool" expect "$v" "$expected"
+
+# ---- mount (daemonized) and the tree
+m=$(mnt_new 1)
+expect "mount returns once the mount answers" "$layerfs" mount "$v" "$m"
+expect "mount is listed as fuse.layerfs" mounted "$m"
+expect_eq "root lists every dimension and proto, no temp or hidden" \
+    "D01 D02 D03 D04 D05 D06 D07 D08 D09 D10 D11 D12 D13 D14 D15 D16 D17 proto" "$(ls "$m" | xargs)"
+expect_eq "dimension lists layers sorted by id" "layer-001 layer-002 layer-010 layer-1000" "$(ls "$m/D15" | xargs)"
+expect_eq "proto dimension" "layer-001 layer-002 layer-010 layer-1000" "$(ls "$m/proto/draft" | xargs)"
+expect_eq "empty dimension is an empty directory" "" "$(ls -A "$m/D17")"
+expect_eq "findmnt shows source and type" "$v fuse.layerfs" "$(findmnt -n -o SOURCE,FSTYPE "$m" | xargs)"
+expect "mount options carry ro,nosuid,nodev" bash -c "findmnt -n -o OPTIONS '$m' | grep -q 'ro,nosuid,nodev'"
+
+# ---- attributes
+expect_eq "file mode, size, blocks, links" "444 regular file 3000000 5860 1" "$(stat -c '%a %F %s %b %h' "$m/D15/layer-010")"
+expect_eq "empty layer" "0 0" "$(stat -c '%s %b' "$m/D15/layer-002")"
+expect_eq "directory mode" "555 directory" "$(stat -c '%a %F' "$m/D15")"
+expect_eq "mtime is the layer's updated_at" "$(date -d 2023-03-04T05:06:07Z +%s)" "$(stat -c %Y "$m/D15/layer-001")"
+expect_eq "ctime = atime = mtime" "1 1" "$(stat -c '%X %Z %Y' "$m/D15/layer-001" | awk '{print ($1==$3), ($2==$3)}')"
+expect_eq "directory mtime is the index's updated_at" "$(date -d 2024-06-01T00:00:00Z +%s)" "$(stat -c %Y "$m/D15")"
+expect_eq "owner of the region" "$(stat -c %u:%g "$v/consciousness/D15/region.mmap")" "$(stat -c %u:%g "$m/D15/layer-001")"
+expect_eq "du adds up" "$(( (6 + 0 + 3000000 + 13 + 511*0) ))" "$(du -b -c "$m"/D15/* | tail -1 | cut -f1)"
+expect "df reports the volume read-only" bash -c "df '$m' | tail -1 | grep -q '$v'"
+
+# ---- bytes: every layer equals the region's bytes, and its checksum
+bad=0; n=0
+while IFS= read -r f; do
+    rel=${f#"$expected"/}; n=$((n + 1))
+    cmp -s "$f" "$m/$rel" || { bad=$((bad + 1)); echo "  differs: $rel"; }
+done < <(find "$expected" -type f | sort)
+expect_eq "cat of every layer equals the region bytes ($n layers)" "0" "$bad"
+bad=0
+for f in "$m"/D*/layer-* "$m"/proto/*/layer-*; do
+    want=$(getfattr --absolute-names --only-values -n user.checksum "$f" 2>/dev/null)
+    got="sha256:$(sha256sum < "$f" | cut -d' ' -f1)"
+    [ "$want" == "$got" ] || { bad=$((bad + 1)); echo "  checksum differs: $f"; }
+done
+expect_eq "sha256sum of every layer equals user.checksum" "0" "$bad"
+expect_eq "reads at odd offsets" "$(dd if="$in/layer-010" bs=1 skip=2999990 2>/dev/null | od -An -tx1)" \
+    "$(dd if="$m/D15/layer-010" bs=1 skip=2999990 2>/dev/null | od -An -tx1)"
+expect_eq "a consumer can mmap a layer" "$(sha256sum < "$in/layer-010" | cut -d' ' -f1)" "$(python3 "$tool" mmap "$m/D15/layer-010")"
+
+# ---- extended attributes
+expect_eq "user.keywords escapes , and \\" 'a\,b,c\\d,plain' "$(getfattr --absolute-names --only-values -n user.keywords "$m/D15/layer-1000")"
+expect_eq "user.frequency shortest form" "1e-05" "$(getfattr --absolute-names --only-values -n user.frequency "$m/D15/layer-1000")"
+expect_eq "user.layer_id" "1000" "$(getfattr --absolute-names --only-values -n user.layer_id "$m/D15/layer-1000")"
+expect_eq "empty keywords are an empty value" "" "$(getfattr --absolute-names --only-values -n user.keywords "$m/D15/layer-002")"
+expect_eq "layer xattr names" "user.checksum user.frequency user.keywords user.layer_id" \
+    "$(getfattr --absolute-names -d -m - "$m/D15/layer-001" | grep -o '^user\.[a-z_]*' | sort | xargs)"
+expect_eq "dimension xattrs" "15|D15|2024-06-01T00:00:00Z|4" \
+    "$(for a in dimension_id dimension_name updated_at layer_count; do getfattr --absolute-names --only-values -n user.$a "$m/D15"; echo -n '|'; done | sed 's/|$//')"
+expect_eq "canonical dimension name" "Emotion" "$(getfattr --absolute-names --only-values -n user.dimension_name "$m/D01")"
+expect_fail "unknown attribute answers ENODATA" "No such attribute" getfattr --absolute-names -n user.nothing "$m/D15/layer-001"
+expect_fail "security probe answers ENODATA" "No such attribute" getfattr --absolute-names -n security.selinux "$m/D15/layer-001"
+expect "size-0 probe and ERANGE handled (python os.getxattr)" python3 -c "
+import os, errno
+v = os.getxattr('$m/D15/layer-001', 'user.checksum')
+assert v.startswith(b'sha256:') and len(v) == 71, v
+assert len(os.listxattr('$m/D15/layer-001')) == 4
+"
+expect "ERANGE for a short buffer" python3 -c "
+import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(10)
+r = libc.getxattr(b'$m/D15/layer-001', b'user.checksum', buf, 10)
+assert r == -1 and ctypes.get_errno() == errno.ERANGE, (r, ctypes.get_errno())
+r = libc.getxattr(b'$m/D15/layer-001', b'user.checksum', None, 0)
+assert r == 71, r
+"
+
+# ---- a corrupt dimension beside good ones
+expect_eq "corrupt dimension is an empty directory" "" "$(ls -A "$m/D16")"
+expect "corrupt dimension carries user.error naming file and field" bash -c \
+    "getfattr --absolute-names --only-values -n user.error '$m/D16' | grep -q 'consciousness/D16/region.mmap: header.magic'"
+expect "good dimensions still serve" cmp "$m/D01/layer-001" "$expected/D01/layer-001"
+
+# ---- read-only for everyone
+expect_fail "open for writing: EROFS" "Read-only" bash -c "echo x > '$m/D15/layer-001'"
+expect_fail "create: EROFS" "Read-only" touch "$m/D15/new"
+expect_fail "mkdir: EROFS" "Read-only" mkdir "$m/D15/dir"
+expect_fail "mknod: EROFS" "Read-only" mkfifo "$m/D15/fifo"
+expect_fail "symlink: EROFS" "Read-only" ln -s x "$m/D15/link"
+expect_fail "link: EROFS" "Read-only" ln "$m/D15/layer-001" "$m/D15/hard"
+expect_fail "unlink: EROFS" "Read-only" rm -f "$m/D15/layer-001"
+expect_fail "rmdir: EROFS" "Read-only" rmdir "$m/D17"
+expect_fail "rename: EROFS" "Read-only" mv "$m/D15/layer-001" "$m/D15/layer-009"
+expect_fail "truncate: EROFS" "Read-only" truncate -s 0 "$m/D15/layer-001"
+expect_fail "chmod: EROFS" "Read-only" chmod 600 "$m/D15/layer-001"
+expect_fail "chown: EROFS" "Read-only" chown 1:1 "$m/D15/layer-001"
+expect_fail "utimes: EROFS" "Read-only" touch -d 2020-01-01 "$m/D15/layer-001"
+expect_fail "setxattr: EROFS" "Read-only" setfattr -n user.x -v 1 "$m/D15/layer-001"
+expect_fail "removexattr: EROFS" "Read-only" setfattr -x user.checksum "$m/D15/layer-001"
+expect_eq "nothing on disk changed" "$(cd "$v" && find . -type f -newer "$expected" | wc -l)" "0"
+
+# ---- stable inode numbers across mounts
+inodes1=$(cd "$m" && find . -exec stat -c '%n %i' {} + | sort)
+expect "unmount" "$layerfs" unmount "$m"
+expect_eq "unmounted" "no" "$(mounted "$m" && echo yes || echo no)"
+expect "mount again" "$layerfs" mount "$v" "$m"
+inodes2=$(cd "$m" && find . -exec stat -c '%n %i' {} + | sort)
+expect_eq "inode numbers are the same on every mount" "$inodes1" "$inodes2"
+
+# ---- rsync -aX twice, then pack of the copy reproduces the volume
+b=$work/backup
+expect "rsync -aX from the mount" rsync -aX "$m/" "$b/"
+expect_eq "second rsync transfers nothing" "0" \
+    "$(rsync -aX --stats "$m/" "$b/" | awk -F': ' '/Number of regular files transferred/{print $2}')"
+expect_eq "copy has the xattrs" "$(getfattr --absolute-names --only-values -n user.checksum "$m/D15/layer-010")" "$(getfattr --absolute-names --only-values -n user.checksum "$b/D15/layer-010")"
+r=$work/repacked; "$layerfs" init "$r" >/dev/null
+for d in D01 D15; do
+    id=$((10#${d#D}))
+    expect "pack $d from the copy" "$layerfs" pack --dimension $id --time "$(getfattr --absolute-names --only-values -n user.updated_at "$b/$d")" "$b/$d" "$r/consciousness/$d"
+    expect "$d region is byte-identical" cmp "$v/consciousness/$d/region.mmap" "$r/consciousness/$d/region.mmap"
+    expect "$d index is equal field by field" python3 -c "
+import json, sys
+a = json.load(open('$v/consciousness/$d/index.json')); b = json.load(open('$r/consciousness/$d/index.json'))
+assert a == b, (a, b)
+"
+done
+"$layerfs" unmount "$m"
+
+# ---- foreground mode, SIGTERM and SIGINT unmount cleanly, --log-file and SIGHUP
+f=$(mnt_new 2)
+"$layerfs" mount -f --log-file "$work/fg.log" "$v" "$f" &
+fg=$!
+for _ in $(seq 100); do mounted "$f" && break; sleep 0.05; done
+expect "foreground mount answers" ls "$f/D01"
+mv "$work/fg.log" "$work/fg.log.1"
+kill -HUP $fg; sleep 0.3
+expect "SIGHUP reopens the log file" test -s "$work/fg.log"
+expect "daemon survives SIGHUP" mounted "$f"
+kill -TERM $fg; wait $fg; rc=$?
+expect_eq "SIGTERM: exit 0" "0" "$rc"
+expect_eq "SIGTERM: unmounted" "no" "$(mounted "$f" && echo yes || echo no)"
+"$layerfs" mount "$v" "$f"
+pid=$(daemon_pid "$f")
+kill -INT "$pid"; for _ in $(seq 100); do mounted "$f" || break; sleep 0.05; done
+expect_eq "SIGINT to the daemon unmounts" "no" "$(mounted "$f" && echo yes || echo no)"
+
+# ---- a daemon killed with SIGKILL
+"$layerfs" mount "$v" "$f"
+kill -9 "$(daemon_pid "$f")"; sleep 0.2
+expect_fail "dead daemon: ENOTCONN" "not connected" ls "$f"
+expect_fail "mount on it refuses: already a mount" "already a mount" "$layerfs" mount "$v" "$f"
+expect "unmount cleans up a dead mount" "$layerfs" unmount "$f"
+expect "remount serves the volume" "$layerfs" mount "$v" "$f"
+expect "remount reads" cmp "$f/D01/layer-002" "$expected/D01/layer-002"
+"$layerfs" unmount "$f"
+
+# ---- errors: clear message, non-zero exit, nothing mounted
+e=$(mnt_new 3)
+expect_fail "source missing" "does not exist" "$layerfs" mount "$work/none" "$e"
+expect_fail "source not a volume" "not a volume" "$layerfs" mount "$work/in15" "$e"
+expect_fail "mountpoint missing" "mountpoint .* does not exist" "$layerfs" mount "$v" "$work/none"
+expect_fail "mountpoint not a directory" "not a directory" "$layerfs" mount "$v" "$in/layer-001"
+expect_fail "unknown option" "unknown mount option -o bogus" "$layerfs" mount "$v" "$e" -o ro,bogus
+expect_fail "only one of SOURCE and MOUNTPOINT" "both" "$layerfs" mount "$v"
+expect_eq "nothing was mounted" "no" "$(mounted "$e" && echo yes || echo no)"
+expect_fail "unmount of something not mounted" "not mounted" "$layerfs" unmount "$e"
+
+# ---- fstab form: mount(8) runs `layerfs SOURCE MNT -o ro,dev,suid,...` from its fixed PATH
+installed=no
+if [ ! -e /usr/local/bin/layerfs ]; then install -m 0755 "$layerfs" /usr/local/bin/layerfs && installed=yes; fi
+expect "mount -t fuse.layerfs (default subcommand, -o options)" mount -t fuse.layerfs -o ro,allow_other,noatime "$v" "$e"
+expect "fstab mount serves" cmp "$e/D15/layer-010" "$in/layer-010"
+expect "fstab mount has allow_other" bash -c "findmnt -n -o OPTIONS '$e' | grep -q allow_other"
+expect "umount(8) unmounts it" umount "$e"
+expect "drop_privileges form (/dev/fd/N mountpoint)" mount -t fuse.layerfs -o ro,drop_privileges "$v" "$e"
+expect "drop_privileges mount serves" cmp "$e/D01/layer-001" "$expected/D01/layer-001"
+umount "$e" 2>/dev/null
+[ $installed = yes ] && rm -f /usr/local/bin/layerfs
+
+finish
