@@ -35,7 +35,7 @@ let package = Package(
         .target(
             name: "LayerFSCore",
             dependencies: [
-                "LayerFormat",
+                "LayerFormat", "CLinux",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -2,50 +2,42 @@ import Glibc
 import LayerFormat
 import Synchronization
 
-/// A dimension as currently served: one immutable generation, with what the mount shows of it.
-public final class ServedGeneration: Sendable {
-    public let region: MappedRegion
-    public let table: LayerTable
-    public let dimensionID: UInt32
-    public let name: String
-    public let createdAt: Timestamp
-    public let updatedAt: Timestamp
-    public let uid: UInt32
-    public let gid: UInt32
-    /// This dimension's generation counter in this mount (1 for the first load).
-    public let epoch: UInt16
-
-    init(_ generation: Generation, epoch: UInt16) {
-        region = generation.region
-        table = LayerTable(generation: generation, epoch: epoch)
-        dimensionID = generation.header.dimensionID
-        name = generation.dimensionName
-        createdAt = generation.createdAt
-        updatedAt = generation.updatedAt
-        uid = generation.region.status.st_uid
-        gid = generation.region.status.st_gid
-        self.epoch = epoch
-    }
-}
-
 /// One dimension directory of the volume, in a slot of the mount's table. Its content is
-/// loaded on first access, not at mount time, so mounting costs the same whatever the size.
+/// loaded on first access, not at mount time, so mounting costs the same whatever the size;
+/// later generations are taken by `refresh` (the watcher thread), never by a request.
+///
+/// Lock order: a slot's lock is a leaf. It is never held while taking another lock, nor while
+/// talking to the kernel (notifications are sent after it is released).
 public final class DimensionSlot: Sendable {
-    public enum State: Sendable {
+    public enum Phase: Sendable {
         case unloaded
         /// Neither file present: an empty directory, not an error.
         case empty
         case loaded(ServedGeneration)
-        /// Failed validation: shown as an empty directory carrying `user.error`.
+        /// Failed validation on first load: an empty directory carrying `user.error`.
         case failed(FormatError)
+        /// The directory is gone from the volume.
+        case removed
+    }
+
+    struct State {
+        var phase: Phase = .unloaded
+        /// Older generations that the kernel still holds node ids into.
+        var retired: [ServedGeneration] = []
+        /// The files as they were when `phase` was decided.
+        var signature: DimensionSignature?
+        /// The last signature a reload failed on: not retried until the files change again.
+        var rejected: DimensionSignature?
+        /// Why the newest files are not served (shown as `user.error` beside a served
+        /// generation, so a user can see why an update was not taken).
+        var pendingError: FormatError?
+        var epoch: UInt16 = 0
     }
 
     public let slot: Int
     public let location: DimensionLocation
     public let inodeKey: UInt64
-    /// Owner and mtime of the dimension directory, for when there is no region to take them from.
-    let directoryStatus: (uid: UInt32, gid: UInt32, mtime: Int64)
-    private let state = Mutex<State>(.unloaded)
+    private let state = Mutex<State>(State())
 
     init(slot: Int, location: DimensionLocation) {
         self.slot = slot
@@ -54,35 +46,81 @@ public final class DimensionSlot: Sendable {
         case .consciousness(let id): inodeKey = InodeNumber.dimensionKey(consciousness: id)
         case .proto(let name): inodeKey = InodeNumber.dimensionKey(proto: name)
         }
+    }
+
+    /// Owner and mtime of the dimension directory, for when there is no region to take them from.
+    var directoryStatus: (uid: UInt32, gid: UInt32, mtime: Int64) {
         var st = stat()
-        if stat(location.directory, &st) == 0 {
-            directoryStatus = (st.st_uid, st.st_gid, Int64(st.st_mtim.tv_sec))
-        } else {
-            directoryStatus = (0, 0, 0)
-        }
+        guard stat(location.directory, &st) == 0 else { return (0, 0, 0) }
+        return (st.st_uid, st.st_gid, Int64(st.st_mtim.tv_sec))
     }
 
-    /// The state, loading the dimension first if this is the first access. Loading happens
-    /// under this slot's lock: concurrent first accesses wait for one load; other dimensions
-    /// are not held up.
-    func current(maxRegionSize: UInt64?, onFailure: (FormatError) -> Void) -> State {
-        state.withLock { state in
-            if case .unloaded = state {
-                do throws(FormatError) {
-                    if let generation = try Generation.load(location, maxRegionSize: maxRegionSize) {
-                        state = .loaded(ServedGeneration(generation, epoch: 1))
-                    } else {
-                        state = .empty
-                    }
-                } catch {
-                    onFailure(error)
-                    state = .failed(error)
-                }
+    func withState<R, E: Error>(_ body: (inout sending State) throws(E) -> sending R) throws(E) -> sending R {
+        try state.withLock(body)
+    }
+
+    /// Loads the files as they are now into `state` (first load, or a reload by refresh).
+    /// A first load that fails marks the dimension failed; a reload that fails keeps the
+    /// generation being served (the writer may be half way) and remembers why.
+    static func load(_ location: DimensionLocation, into state: inout State, maxRegionSize: UInt64?) -> FormatError? {
+        let signature = DimensionSignature.read(location)
+        let previous: ServedGeneration? = if case .loaded(let g) = state.phase { g } else { nil }
+        do throws(FormatError) {
+            guard let generation = try Generation.load(location, maxRegionSize: maxRegionSize) else {
+                if let previous { state.retire(previous) }
+                state.phase = .empty
+                state.signature = signature
+                state.pendingError = nil
+                return nil
             }
-            return state
+            state.epoch &+= 1
+            if state.epoch == 0 { state.epoch = 1 }
+            let served = ServedGeneration(generation, epoch: state.epoch, previous: previous, signature: signature)
+            if let previous {
+                // Unchanged layers move to the new generation with their lookup counts.
+                for i in served.table.records.indices {
+                    if let j = previous.position(of: .layer(slot: 0, epoch: served.table.records[i].epoch, id: served.table.records[i].id)) {
+                        served.lookups[i] = previous.lookups[j]
+                        previous.lookups[j] = 0
+                    }
+                }
+                state.retire(previous)
+            }
+            state.phase = .loaded(served)
+            state.signature = signature
+            state.pendingError = nil
+            state.rejected = nil
+            return nil
+        } catch {
+            if previous == nil {
+                state.phase = .failed(error)
+                state.signature = signature
+            } else {
+                state.rejected = signature
+                state.pendingError = error
+            }
+            return error
         }
     }
+}
 
-    /// The state without loading (for listings that must stay cheap).
-    var peek: State { state.withLock { $0 } }
+extension DimensionSlot.State {
+    /// Keeps an old generation while the kernel holds node ids into it; drops it otherwise.
+    mutating func retire(_ generation: ServedGeneration) {
+        if generation.outstandingLookups > 0 { retired.append(generation) }
+    }
+
+    /// Drops retired generations nothing points into any more.
+    mutating func releaseForgotten() {
+        retired.removeAll { $0.outstandingLookups == 0 }
+    }
+
+    /// The generation and record position a layer node id points into, current first.
+    func resolve(_ node: NodeID) -> (ServedGeneration, Int)? {
+        if case .loaded(let current) = phase, let i = current.position(of: node) { return (current, i) }
+        for old in retired.reversed() {
+            if let i = old.position(of: node) { return (old, i) }
+        }
+        return nil
+    }
 }

@@ -31,18 +31,23 @@ extension FileSystem {
         if node.isDimension {
             let slot = try slot(node.slot)
             let id = String(slot.location.expectedID)
-            switch state(of: slot) {
+            let phase = phase(of: slot)
+            let pending = slot.withState { $0.pendingError }
+            switch phase {
             case .loaded(let served):
-                return [("user.dimension_id", String(served.dimensionID)), ("user.dimension_name", served.name),
-                        ("user.created_at", served.createdAt.rfc3339), ("user.updated_at", served.updatedAt.rfc3339),
-                        ("user.layer_count", String(served.table.records.count))]
-            case .empty, .unloaded:
+                var values = [("user.dimension_id", String(served.dimensionID)), ("user.dimension_name", served.name),
+                              ("user.created_at", served.createdAt.rfc3339), ("user.updated_at", served.updatedAt.rfc3339),
+                              ("user.layer_count", String(served.table.records.count)),
+                              ("user.generation", served.regionChecksum.checksumString)]
+                if let pending { values.append(("user.error", "newest files not served: " + pending.description)) }
+                return values
+            case .empty, .unloaded, .removed:
                 return [("user.dimension_id", id), ("user.dimension_name", slot.location.defaultDimensionName), ("user.layer_count", "0")]
             case .failed(let error):
                 return [("user.dimension_id", id), ("user.error", error.description)]
             }
         }
-        let (served, record) = try layer(node)
+        let (served, record, _) = try layer(node)
         return [("user.checksum", record.checksum.checksumString), ("user.layer_id", String(record.id)),
                 ("user.frequency", Frequency.format(record.frequency)),
                 ("user.keywords", String(decoding: served.table.keywords(of: record), as: UTF8.self))]

@@ -1,98 +1,132 @@
 import Glibc
 import LayerFormat
 import Logging
+import Synchronization
 
 /// The filesystem core: the mount's context object. It knows nothing of FUSE: each operation
 /// is a plain method that returns values or throws `FSError`; the binding replies with them.
 ///
-/// Concurrency: operations are called from libfuse's worker threads at once. The slot table
-/// is fixed at mount time (immutable array); each slot guards its own state with a lock,
-/// held only to read a reference or to load that one dimension.
+/// Concurrency: operations are called from libfuse's worker threads at once, `refresh` from
+/// the watcher thread. Locks: `directory` (the slot list) and each slot's own; neither is
+/// held while taking the other, and none is held while the kernel is notified.
 public final class FileSystem: Sendable {
     public struct Configuration: Sendable {
         public var base: String
         public var maxRegionSize: UInt64?
         public var cache = CachePolicy()
+        /// Check each layer's SHA-256 (through pread) before serving its first byte.
+        public var verifyReads = false
 
         public init(base: String) { self.base = base }
     }
 
+    /// The dimensions the mount knows. Slots are only ever appended (a dimension that goes
+    /// away keeps its slot, marked removed), so a slot number in a node id stays meaningful.
+    struct SlotDirectory {
+        var slots: [DimensionSlot] = []
+        var byName: [String: Int] = [:]
+        var protoByName: [String: Int] = [:]
+
+        func slot(named name: String, proto: Bool) -> DimensionSlot? {
+            (proto ? protoByName[name] : byName[name]).map { slots[$0 - 1] }
+        }
+    }
+
     public let configuration: Configuration
     public let logger: Logger
-    /// Slot i+1 is `slots[i]` (slot 0 is the root and the proto directory).
-    let slots: [DimensionSlot]
-    let consciousnessByName: [String: Int]
-    let protoByName: [String: Int]
-    let baseStatus: (uid: UInt32, gid: UInt32, mtime: Int64)
-    let protoStatus: (uid: UInt32, gid: UInt32, mtime: Int64)
+    let volume: Volume
+    let directory = Mutex(SlotDirectory())
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        let volume = Volume(base: configuration.base)
-        var slots: [DimensionSlot] = []
-        var consciousness: [String: Int] = [:], proto: [String: Int] = [:]
-        for location in volume.dimensions().prefix(Int(UInt16.max)) {
-            let slot = DimensionSlot(slot: slots.count + 1, location: location)
-            switch location.kind {
-            case .consciousness: consciousness[location.name] = slot.slot
-            case .proto: proto[location.name] = slot.slot
-            }
-            slots.append(slot)
+        self.volume = Volume(base: configuration.base)
+        directory.withLock { dir in
+            for location in volume.dimensions() { FileSystem.add(location, to: &dir) }
         }
-        self.slots = slots
-        self.consciousnessByName = consciousness
-        self.protoByName = proto
-        func status(_ path: String) -> (UInt32, UInt32, Int64) {
-            var st = stat()
-            return stat(path, &st) == 0 ? (st.st_uid, st.st_gid, Int64(st.st_mtim.tv_sec)) : (0, 0, 0)
-        }
-        baseStatus = status(configuration.base)
-        protoStatus = status(volume.protoDirectory)
     }
 
-    public var dimensionCount: Int { slots.count }
-    var showsProto: Bool { !protoByName.isEmpty }
+    @discardableResult
+    static func add(_ location: DimensionLocation, to dir: inout SlotDirectory) -> DimensionSlot? {
+        guard dir.slots.count < Int(UInt16.max) else { return nil }
+        let slot = DimensionSlot(slot: dir.slots.count + 1, location: location)
+        dir.slots.append(slot)
+        if case .proto = location.kind { dir.protoByName[location.name] = slot.slot } else { dir.byName[location.name] = slot.slot }
+        return slot
+    }
+
+    public var dimensionCount: Int { directory.withLock { $0.slots.count } }
 
     // MARK: - Resolving node ids
 
     func slot(_ index: Int) throws(FSError) -> DimensionSlot {
-        guard index >= 1, index <= slots.count else { throw .notFound }
-        return slots[index - 1]
-    }
-
-    func state(of slot: DimensionSlot) -> DimensionSlot.State {
-        slot.current(maxRegionSize: configuration.maxRegionSize) { error in
-            logger.error("dimension \(slot.location.displayPath) is not served: \(error.description)")
+        try directory.withLock { (dir) throws(FSError) -> DimensionSlot in
+            guard index >= 1, index <= dir.slots.count else { throw .notFound }
+            return dir.slots[index - 1]
         }
     }
 
-    /// The generation and record a layer node id points to.
-    func layer(_ node: NodeID) throws(FSError) -> (ServedGeneration, LayerRecord) {
+    func visibleSlots(proto: Bool) -> [DimensionSlot] {
+        let all = directory.withLock { $0.slots }
+        return all.filter { slot in
+            if case .removed = slot.withState({ $0.phase }) { return false }
+            if case .proto = slot.location.kind { return proto } else { return !proto }
+        }.sorted { a, b in
+            switch (a.location.kind, b.location.kind) {
+            case (.consciousness(let x), .consciousness(let y)): return x < y
+            default: return a.location.name < b.location.name
+            }
+        }
+    }
+
+    var showsProto: Bool { !visibleSlots(proto: true).isEmpty }
+
+    /// The phase of a slot, loading the dimension on first access. Loading happens under the
+    /// slot's lock: concurrent first accesses wait for one load; other dimensions do not.
+    func phase(of slot: DimensionSlot) -> DimensionSlot.Phase {
+        slot.withState { state in
+            if case .unloaded = state.phase {
+                if let error = DimensionSlot.load(slot.location, into: &state, maxRegionSize: configuration.maxRegionSize) {
+                    logger.error("dimension \(slot.location.displayPath) is not served: \(error.description)")
+                }
+            }
+            return state.phase
+        }
+    }
+
+    /// The generation and record a layer node id points to: the current generation, or an
+    /// older one a reader still holds.
+    func layer(_ node: NodeID) throws(FSError) -> (ServedGeneration, LayerRecord, Int) {
         guard node.isLayer else { throw .notFound }
         let slot = try slot(node.slot)
-        guard case .loaded(let served) = state(of: slot),
-              let i = served.table.position(of: node.layerID) else { throw .notFound }
-        let record = served.table.records[i]
-        guard record.epoch == node.epoch else { throw .notFound }
-        return (served, record)
+        _ = phase(of: slot)
+        guard let (generation, i) = slot.withState({ $0.resolve(node) }) else { throw .notFound }
+        return (generation, generation.table.records[i], i)
     }
 
     // MARK: - Attributes
 
+    func status(_ path: String) -> (uid: UInt32, gid: UInt32, mtime: Int64) {
+        var st = stat()
+        return stat(path, &st) == 0 ? (st.st_uid, st.st_gid, Int64(st.st_mtim.tv_sec)) : (0, 0, 0)
+    }
+
     func rootAttributes() -> Attributes {
-        Attributes(inode: .root, kind: .directory, permissions: 0o555, links: UInt32(2 + slots.count - protoByName.count + (showsProto ? 1 : 0)),
-                   size: 0, uid: baseStatus.uid, gid: baseStatus.gid, time: Timestamp(seconds: baseStatus.mtime))
+        let s = status(configuration.base)
+        let subdirectories = visibleSlots(proto: false).count + (showsProto ? 1 : 0)
+        return Attributes(inode: .root, kind: .directory, permissions: 0o555, links: UInt32(2 + subdirectories),
+                          size: 0, uid: s.uid, gid: s.gid, time: Timestamp(seconds: s.mtime))
     }
 
     func protoAttributes() -> Attributes {
-        Attributes(inode: .protoDirectory, kind: .directory, permissions: 0o555, links: UInt32(2 + protoByName.count),
-                   size: 0, uid: protoStatus.uid, gid: protoStatus.gid, time: Timestamp(seconds: protoStatus.mtime))
+        let s = status(volume.protoDirectory)
+        return Attributes(inode: .protoDirectory, kind: .directory, permissions: 0o555, links: UInt32(2 + visibleSlots(proto: true).count),
+                          size: 0, uid: s.uid, gid: s.gid, time: Timestamp(seconds: s.mtime))
     }
 
     func dimensionAttributes(_ slot: DimensionSlot) -> Attributes {
         let inode = InodeNumber.dimension(key: slot.inodeKey)
-        if case .loaded(let served) = state(of: slot) {
+        if case .loaded(let served) = phase(of: slot) {
             return Attributes(inode: inode, kind: .directory, permissions: 0o555, links: 2, size: 0,
                               uid: served.uid, gid: served.gid, time: served.updatedAt)
         }
@@ -108,28 +142,45 @@ public final class FileSystem: Sendable {
 
     // MARK: - Operations
 
-    /// LOOKUP: the node a name in a directory names.
+    /// LOOKUP: the node a name in a directory names. Every layer entry handed out counts as
+    /// one lookup until the kernel forgets it.
     public func lookup(parent: NodeID, name: String) throws(FSError) -> Entry {
-        if parent == .root {
-            if let index = consciousnessByName[name] {
-                let slot = try slot(index)
-                return Entry(node: .dimension(slot: index), attributes: dimensionAttributes(slot))
+        if parent == .root || parent == .protoDirectory {
+            let isProto = parent == .protoDirectory
+            if !isProto && name == "proto" {
+                guard showsProto else { throw .notFound }
+                return Entry(node: .protoDirectory, attributes: protoAttributes())
             }
-            if name == "proto" && showsProto { return Entry(node: .protoDirectory, attributes: protoAttributes()) }
-            throw .notFound
-        }
-        if parent == .protoDirectory {
-            guard let index = protoByName[name] else { throw .notFound }
-            return Entry(node: .dimension(slot: index), attributes: dimensionAttributes(try slot(index)))
+            guard let slot = directory.withLock({ $0.slot(named: name, proto: isProto) }) else { throw .notFound }
+            if case .removed = slot.withState({ $0.phase }) { throw .notFound }
+            return Entry(node: .dimension(slot: slot.slot), attributes: dimensionAttributes(slot))
         }
         guard parent.isDimension else { throw parent.isLayer ? .notDirectory : .notFound }
         let slot = try slot(parent.slot)
-        guard case .loaded(let served) = state(of: slot),
-              let id = PackInput.layerID(fromName: name), PackInput.fileName(forLayer: id) == name,
-              let i = served.table.position(of: id) else { throw .notFound }
-        let record = served.table.records[i]
-        return Entry(node: .layer(slot: slot.slot, epoch: record.epoch, id: record.id),
-                     attributes: layerAttributes(slot, served, record))
+        guard case .loaded = phase(of: slot),
+              let id = PackInput.layerID(fromName: name), PackInput.fileName(forLayer: id) == name else { throw .notFound }
+        return try slot.withState { (state) throws(FSError) -> Entry in
+            guard case .loaded(let served) = state.phase, let i = served.table.position(of: id) else { throw .notFound }
+            served.lookups[i] &+= 1
+            let record = served.table.records[i]
+            return Entry(node: .layer(slot: slot.slot, epoch: record.epoch, id: record.id),
+                         attributes: layerAttributes(slot, served, record))
+        }
+    }
+
+    /// FORGET: the kernel dropped `count` references to a node. When an old generation has
+    /// no references left, its mapping is released.
+    public func forget(_ node: NodeID, count: UInt64) {
+        guard node.isLayer, let slot = try? slot(node.slot) else { return }
+        slot.withState { state in
+            guard let (generation, i) = state.resolve(node) else { return }
+            let current = generation.lookups[i]
+            if UInt64(current) < count {
+                logger.warning("FORGET of \(count) for \(node) which had \(current) lookups")
+            }
+            generation.lookups[i] = UInt32(UInt64(current) - min(UInt64(current), count))
+            if generation.lookups[i] == 0 && !state.retired.isEmpty { state.releaseForgotten() }
+        }
     }
 
     /// GETATTR.
@@ -137,55 +188,44 @@ public final class FileSystem: Sendable {
         if node == .root { return rootAttributes() }
         if node == .protoDirectory { return protoAttributes() }
         if node.isDimension { return dimensionAttributes(try slot(node.slot)) }
-        let (served, record) = try layer(node)
+        let (served, record, _) = try layer(node)
         return layerAttributes(try slot(node.slot), served, record)
     }
 
     /// READDIR / READDIRPLUS from position `offset` (0 = start). `emit` gets each entry and
-    /// the offset of the next one; it returns false when the reply buffer is full.
+    /// the offset of the next one; it returns false when the reply buffer is full, and that
+    /// entry is not counted as handed out.
     public func readDirectory(_ node: NodeID, from offset: Int, plus: Bool,
                               _ emit: (DirectoryEntry, Int) -> Bool) throws(FSError) {
         var position = offset
-        // "." and ".." first; their attributes are the kernel's business, not handed out.
         let parentInode: InodeNumber
-        if node == .root {
-            parentInode = .root
-        } else if node == .protoDirectory {
+        if node == .root || node == .protoDirectory {
             parentInode = .root
         } else if node.isDimension {
-            let slot = try slot(node.slot)
-            if case .proto = slot.location.kind { parentInode = .protoDirectory } else { parentInode = .root }
+            if case .proto = try slot(node.slot).location.kind { parentInode = .protoDirectory } else { parentInode = .root }
         } else {
             throw .notDirectory
         }
         let selfInode = try attributes(node).inode
+        // "." and ".." first; their attributes are the kernel's business, not handed out.
         for (name, inode) in [(".", selfInode), ("..", parentInode)].dropFirst(min(position, 2)) {
             position += 1
             if !emit(DirectoryEntry(name: name, inode: inode, kind: .directory, entry: nil), position) { return }
         }
         let first = position - 2
         if node == .root || node == .protoDirectory {
-            var children: [(String, Int?)] = []
-            if node == .root {
-                children = slots.filter { if case .consciousness = $0.location.kind { return true } else { return false } }.map { ($0.location.name, $0.slot) }
-                if showsProto { children.append(("proto", nil)) }
-            } else {
-                children = slots.filter { if case .proto = $0.location.kind { return true } else { return false } }.map { ($0.location.name, $0.slot) }
-            }
-            for (name, index) in children.dropFirst(first) {
+            var children: [(String, DimensionSlot?)] = visibleSlots(proto: node == .protoDirectory).map { ($0.location.name, $0) }
+            if node == .root && showsProto { children.append(("proto", nil)) }
+            for (name, slot) in children.dropFirst(first) {
                 position += 1
                 let entry: DirectoryEntry
-                if let index {
-                    let slot = slots[index - 1]
+                if let slot {
                     let inode = InodeNumber.dimension(key: slot.inodeKey)
                     // A loaded dimension comes with attributes; an unloaded one does not, so
                     // that listing the root never loads every index.
-                    if plus, case .loaded = slot.peek {
-                        entry = DirectoryEntry(name: name, inode: inode, kind: .directory,
-                                               entry: Entry(node: .dimension(slot: index), attributes: dimensionAttributes(slot)))
-                    } else {
-                        entry = DirectoryEntry(name: name, inode: inode, kind: .directory, entry: nil)
-                    }
+                    let loaded: Bool = if case .unloaded = slot.withState({ $0.phase }) { false } else { true }
+                    entry = DirectoryEntry(name: name, inode: inode, kind: .directory,
+                                           entry: plus && loaded ? Entry(node: .dimension(slot: slot.slot), attributes: dimensionAttributes(slot)) : nil)
                 } else {
                     entry = DirectoryEntry(name: name, inode: .protoDirectory, kind: .directory,
                                            entry: plus ? Entry(node: .protoDirectory, attributes: protoAttributes()) : nil)
@@ -195,15 +235,16 @@ public final class FileSystem: Sendable {
             return
         }
         let slot = try slot(node.slot)
-        guard case .loaded(let served) = state(of: slot) else { return }
+        guard case .loaded(let served) = phase(of: slot) else { return }
         let records = served.table.records
         guard first < records.count else { return }
-        for record in records[first...] {
+        for (i, record) in records.enumerated().dropFirst(first) {
             position += 1
             let attributes = layerAttributes(slot, served, record)
             let entry = DirectoryEntry(name: PackInput.fileName(forLayer: record.id), inode: attributes.inode, kind: .file,
                                        entry: plus ? Entry(node: .layer(slot: slot.slot, epoch: record.epoch, id: record.id), attributes: attributes) : nil)
             if !emit(entry, position) { return }
+            if plus { slot.withState { _ in served.lookups[i] &+= 1 } }
         }
     }
 
@@ -216,14 +257,16 @@ public final class FileSystem: Sendable {
 
     /// OPENDIR.
     public func openDirectory(_ node: NodeID) throws(FSError) {
-        _ = try attributes(node)
         if node.isLayer { throw .notDirectory }
+        _ = try attributes(node)
     }
 
     /// READ: calls `body` with the bytes [offset, offset + size) clipped to the layer, straight
     /// out of the mapping (no copy). The generation stays alive until `body` returns.
     public func read<R>(_ node: NodeID, offset: UInt64, size: Int, _ body: (UnsafeRawBufferPointer) -> R) throws(FSError) -> R {
-        let (served, record) = try layer(node)
+        let (served, record, i) = try layer(node)
+        if served.isBroken { throw .io }
+        if configuration.verifyReads { try verify(served, record, i) }
         guard offset < record.size else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         let count = min(UInt64(size), record.size - offset)
         return withExtendedLifetime(served) {
@@ -231,14 +274,31 @@ public final class FileSystem: Sendable {
         }
     }
 
+    /// --verify-reads: hash the layer once per generation, through pread, before serving it.
+    func verify(_ served: ServedGeneration, _ record: LayerRecord, _ i: Int) throws(FSError) {
+        switch served.verification(i) {
+        case 1: return
+        case 2: throw .io
+        default:
+            let digest = served.region.safeDigest(offset: record.offset, count: record.size)
+            let good = digest == record.checksum
+            served.setVerification(i, good ? 1 : 2)
+            if !good {
+                logger.error("layer \(record.id) of dimension \(served.name) does not match its checksum \(record.checksum.checksumString): reads answer EIO")
+                throw .io
+            }
+        }
+    }
+
     /// STATFS: the volume's size (the regions' bytes) and layer count, nothing free.
     public func statistics() -> Statistics {
         var bytes: UInt64 = 0
-        var files: UInt64 = UInt64(2 + slots.count)
-        for slot in slots {
+        var files: UInt64 = 2
+        for slot in directory.withLock({ $0.slots }) {
+            files += 1
             var st = stat()
             if stat(slot.location.regionPath, &st) == 0 { bytes += UInt64(st.st_size) }
-            if case .loaded(let served) = slot.peek { files += UInt64(served.table.records.count) }
+            if case .loaded(let served) = slot.withState({ $0.phase }) { files += UInt64(served.table.records.count) }
         }
         return Statistics(blocks: (bytes + 4095) / 4096, files: files)
     }

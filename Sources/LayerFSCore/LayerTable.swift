@@ -41,6 +41,17 @@ public struct LayerTable: Sendable {
         self.keywordBytes = keywords
     }
 
+    /// Layers whose content (checksum) is unchanged since `previous` keep the epoch they had
+    /// there, so they keep their node id and the kernel keeps their cached pages.
+    mutating func keepEpochs(of previous: LayerTable) {
+        for i in records.indices {
+            if let j = previous.position(of: records[i].id), previous.records[j].checksum == records[i].checksum,
+               previous.records[j].size == records[i].size {
+                records[i].epoch = previous.records[j].epoch
+            }
+        }
+    }
+
     /// The position of layer `id`, by binary search.
     public func position(of id: UInt32) -> Int? {
         var low = 0, high = records.count

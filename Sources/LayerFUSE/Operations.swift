@@ -35,9 +35,21 @@ enum Operations {
                 Reply.error(req, error)
             }
         }
-        // Node ids are computed, not allocated, so there is nothing to release on FORGET.
-        ops.forget = { req, _, _ in fuse_reply_none(req) }
-        ops.forget_multi = { req, _, _ in fuse_reply_none(req) }
+        // FORGET drops lookups; an old generation's mapping goes when its last one does.
+        ops.forget = { req, ino, nlookup in
+            let ctx = Operations.context(req)
+            ctx.trace("FORGET", ino, "n=\(nlookup)")
+            ctx.fs.forget(NodeID(rawValue: ino), count: nlookup)
+            fuse_reply_none(req)
+        }
+        ops.forget_multi = { req, count, forgets in
+            let ctx = Operations.context(req)
+            for i in 0..<count {
+                guard let f = forgets?[i] else { continue }
+                ctx.fs.forget(NodeID(rawValue: f.ino), count: f.nlookup)
+            }
+            fuse_reply_none(req)
+        }
         ops.getattr = { req, ino, _ in
             let ctx = Operations.context(req)
             ctx.trace("GETATTR", ino)

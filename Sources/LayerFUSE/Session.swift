@@ -5,7 +5,9 @@ import Logging
 
 /// One libfuse session: create, mount, run the multithreaded loop, unmount. The only place
 /// that owns libfuse's session object.
-public final class FUSESession {
+/// @unchecked Sendable: the notify calls libfuse offers are safe from any thread; the rest is
+/// used from the thread that created the session.
+public final class FUSESession: @unchecked Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
     }
@@ -66,6 +68,26 @@ public final class FUSESession {
         let result = fuse_session_loop_mt(session, config)
         fuse_remove_signal_handlers(session)
         return result
+    }
+
+    /// Tells the kernel to drop what an update made stale. Called from the watcher thread,
+    /// never from a request handler (the kernel may wait on the directory's lock, which a
+    /// request in flight can hold).
+    public func notify(_ invalidations: [Invalidation]) {
+        guard let session else { return }
+        for item in invalidations {
+            let result: Int32
+            switch item {
+            case .entry(let parent, let name):
+                result = fuse_lowlevel_notify_inval_entry(session, parent.rawValue, name, name.utf8.count)
+            case .directory(let node):
+                result = fuse_lowlevel_notify_inval_inode(session, node.rawValue, 0, 0)
+            }
+            // ENOENT: the kernel did not have it cached, which is fine.
+            if result != 0 && result != -ENOENT {
+                context.logger.debug("notify \(item): \(String(cString: strerror(-result)))")
+            }
+        }
     }
 
     public func unmount() {

@@ -43,8 +43,16 @@ public final class Generation: @unchecked Sendable {
     public init(location: DimensionLocation, region: MappedRegion, index: DimensionIndex) throws(FormatError) {
         let regionDisplay = region.file
         let indexDisplay = location.displayPath + "/index.json"
-        let header = try RegionHeader(parsing: UnsafeRawBufferPointer(start: region.base, count: min(region.size, RegionHeader.size)),
-                                      file: regionDisplay)
+        // The header is read with pread, not from the mapping: a writer that truncates the
+        // file in place would turn a touch of the mapping into SIGBUS.
+        var headerBytes = [UInt8](repeating: 0, count: RegionHeader.size)
+        let got = headerBytes.withUnsafeMutableBytes { region.safeRead(offset: 0, into: $0) }
+        if got < 0 { throw SystemCalls.fail(regionDisplay, "read header") }
+        let header = try headerBytes.withUnsafeBytes { b in
+            Result { () throws(FormatError) in
+                try RegionHeader(parsing: UnsafeRawBufferPointer(rebasing: b[0..<min(got, region.size)]), file: regionDisplay)
+            }
+        }.get()
         guard header.totalSize == UInt64(region.size) else {
             throw FormatError(.mismatch, file: regionDisplay, field: "header.total_size",
                               "header says \(header.totalSize) bytes but the file is \(region.size) bytes")

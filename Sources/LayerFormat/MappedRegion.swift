@@ -1,3 +1,4 @@
+import Crypto
 import Glibc
 
 /// A region.mmap file mapped read-only and shared (MAP_SHARED, PROT_READ): layers are byte
@@ -52,6 +53,23 @@ public final class MappedRegion: @unchecked Sendable {
     /// Copies bytes out with pread: safe even if the file was truncated under the mapping.
     public func safeRead(offset: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Int {
         SystemCalls.retrying { pread(fd, buffer.baseAddress, buffer.count, off_t(offset)) }
+    }
+
+    /// SHA-256 of bytes [offset, offset + count) read with pread, never through the mapping,
+    /// so a file truncated under us gives nil instead of SIGBUS.
+    public func safeDigest(offset: UInt64, count: UInt64) -> Digest256? {
+        var hasher = SHA256()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+        defer { buffer.deallocate() }
+        var done: UInt64 = 0
+        while done < count {
+            let want = Int(min(UInt64(buffer.count), count - done))
+            let n = safeRead(offset: offset + done, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]))
+            if n <= 0 { return nil }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            done += UInt64(n)
+        }
+        return Digest256(hasher.finalize())
     }
 
     /// Tells the kernel the whole region will be read front to back (verify, pack).

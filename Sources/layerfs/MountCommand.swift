@@ -14,7 +14,7 @@ struct MountCommand: ParsableCommand {
         non-zero with the reason and nothing mounted. Every option also has an -o spelling for
         fstab:  /srv/mmap  /mnt/layers  fuse.layerfs  ro,allow_other  0 0
         -o options: allow_other, allow_root, debug, log_file=PATH, max_region_size=N,
-        readahead_kb=N, open_calls, dev, suid (nodev and nosuid are the default), noexec,
+        readahead_kb=N, open_calls, poll_interval=MS, verify_reads, dev, suid (nodev and nosuid are the default), noexec,
         noatime; mount(8)'s generic options (ro, defaults, nofail, _netdev, x-*) are accepted.
         """
     )
@@ -46,6 +46,12 @@ struct MountCommand: ParsableCommand {
     @Flag(help: "Answer every OPEN instead of turning OPEN/RELEASE off (slower; the daemon then sees every open).")
     var openCalls = false
 
+    @Option(help: "Milliseconds between checks of the volume for updates, besides inotify (default 500; 0 turns polling off).")
+    var pollInterval: Int?
+
+    @Flag(help: "Check each layer's SHA-256 before serving its first byte (once per generation); a mismatch answers EIO.")
+    var verifyReads = false
+
     @Option(name: .customShort("o"), parsing: .singleValue, help: "Mount options, comma-separated (see above).")
     var options: [String] = []
 
@@ -63,6 +69,9 @@ struct MountCommand: ParsableCommand {
         mo.maxRegionSize = try Settings.maxRegionSize(maxRegionSize ?? mo.maxRegionSize)
         mo.readaheadKB = readaheadKb ?? mo.readaheadKB
         mo.openCalls = mo.openCalls || openCalls
+        mo.pollInterval = pollInterval ?? mo.pollInterval
+        mo.verifyReads = mo.verifyReads || verifyReads
+        if let p = mo.pollInterval, p < 0 { throw ValidationError("--poll-interval must be 0 or more milliseconds") }
 
         let plan: MountPlan
         switch Result(catching: { () throws(MountPlan.Failure) in

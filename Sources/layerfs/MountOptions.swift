@@ -12,6 +12,8 @@ struct MountOptions {
     var maxRegionSize: UInt64?
     var readaheadKB: Int?
     var openCalls = false
+    var pollInterval: Int?
+    var verifyReads = false
     var dev = false
     var suid = false
     var exec = true
@@ -41,6 +43,8 @@ struct MountOptions {
             case "max_region_size": maxRegionSize = try number(UInt64.self)
             case "readahead_kb": readaheadKB = try number(Int.self)
             case "open_calls": openCalls = true
+            case "poll_interval": pollInterval = try number(Int.self)
+            case "verify_reads": verifyReads = true
             case "dev": dev = true
             case "nodev": dev = false
             case "suid": suid = true

@@ -140,6 +140,7 @@ struct MountPlan {
         var configuration = FileSystem.Configuration(base: source)
         configuration.maxRegionSize = options.maxRegionSize
         configuration.cache.noOpen = !options.openCalls
+        configuration.verifyReads = options.verifyReads
         let fs = FileSystem(configuration: configuration, logger: logger)
         let mountpoint = self.mountpoint
         let context = MountContext(fs: fs, logger: logger, debug: options.debug) {
@@ -158,6 +159,7 @@ struct MountPlan {
         session.installSignalHandlers()
         let hangups = HangupListener(sink: sink, logger: logger)
         if !mountpoint.hasPrefix("/dev/fd/") { setReadahead(logger: logger) }
+        VolumeWatcher(fs: fs, pollIntervalMilliseconds: options.pollInterval ?? 500) { [session] in session.notify($0) }.start()
         let result = withExtendedLifetime((context, hangups)) { session.run() }
         session.unmount()
         logger.info("unmounted \(mountpoint)")
