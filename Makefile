@@ -28,6 +28,7 @@ test: deps
 	swift test $(SWIFT_FLAGS)
 	scripts/test-cli.sh .build/debug/layerfs
 	scripts/test-mount.sh .build/debug/layerfs
+	scripts/test-live.sh .build/debug/layerfs
 
 init-mmap: release
 	$(RELEASE) init $(BASE)

@@ -93,7 +93,13 @@ public struct DimensionSignature: Equatable, Sendable {
             return FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
                           mtime: Int64(st.st_mtim.tv_sec), mtimeNanoseconds: st.st_mtim.tv_nsec)
         }
-        return DimensionSignature(directory: id(location.directory), region: id(location.regionPath), index: id(location.indexPath))
+        // The directory counts by identity only: a swap gives a new one, while its mtime
+        // moves with every scratch file a writer creates beside the two that matter.
+        var directory = id(location.directory)
+        directory?.size = 0
+        directory?.mtime = 0
+        directory?.mtimeNanoseconds = 0
+        return DimensionSignature(directory: directory, region: id(location.regionPath), index: id(location.indexPath))
     }
 
     /// The same region file, changed in place: a writer breaking the rules.
