@@ -55,5 +55,9 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LayerFormatTests", dependencies: ["LayerFormat", "CLinux"]),
+        .testTarget(
+            name: "LayerFSCoreTests",
+            dependencies: ["LayerFSCore", "LayerFormat", .product(name: "Logging", package: "swift-log")]
+        ),
     ]
 )
