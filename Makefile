@@ -5,7 +5,7 @@ MNT ?= mountpoint
 RELEASE := .build/release/layerfs
 SWIFT_FLAGS ?=
 
-.PHONY: all deps build release run test unit-test mount-test init-mmap test-mmap mmap-info bench bench-format install uninstall clean
+.PHONY: all deps build release run test fuzz init-mmap test-mmap mmap-info bench bench-format install uninstall clean
 
 all: release
 
@@ -26,6 +26,7 @@ run: release
 test: deps
 	swift build $(SWIFT_FLAGS)
 	swift test $(SWIFT_FLAGS)
+	scripts/fuzz.sh --quick 20000
 	scripts/test-cli.sh .build/debug/layerfs
 	scripts/test-mount.sh .build/debug/layerfs
 	scripts/test-live.sh .build/debug/layerfs
@@ -43,6 +44,9 @@ bench-format: release
 	scripts/bench-format.sh $(RELEASE)
 
 bench: bench-format
+
+fuzz:
+	scripts/fuzz.sh $(or $(RUNS),1000000)
 
 install: release
 	install -D -m 0755 $(RELEASE) $(DESTDIR)$(PREFIX)/bin/layerfs

@@ -11,6 +11,7 @@
  *
  * Build: gcc -O2 -o bench_latency bench_latency.c
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>

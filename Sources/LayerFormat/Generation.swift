@@ -124,6 +124,11 @@ public final class Generation: @unchecked Sendable {
         return sorted
     }
 
+    /// The layer rules alone, for the fuzz target.
+    public static func validatedLayersForFuzzing(_ layers: [LayerEntry], totalSize: UInt64) throws(FormatError) -> [LayerEntry] {
+        try validatedLayers(layers, totalSize: totalSize, file: "fuzz/index.json")
+    }
+
     /// The layer's bytes, straight out of the mapping.
     public func bytes(of layer: LayerEntry) -> UnsafeRawBufferPointer {
         region.bytes(offset: layer.offset, count: layer.size)
