@@ -110,6 +110,15 @@ extension DimensionSlot.State {
         if generation.outstandingLookups > 0 { retired.append(generation) }
     }
 
+    /// Counts one lookup of record `i` of `generation`. A listing may have started on a
+    /// generation that an update replaced meanwhile: keep that one retired so the node ids it
+    /// handed out stay resolvable until forgotten.
+    mutating func handOut(_ generation: ServedGeneration, _ i: Int) {
+        generation.lookups[i] &+= 1
+        if case .loaded(let current) = phase, current === generation { return }
+        if !retired.contains(where: { $0 === generation }) { retired.append(generation) }
+    }
+
     /// Drops retired generations nothing points into any more.
     mutating func releaseForgotten() {
         retired.removeAll { $0.outstandingLookups == 0 }

@@ -17,7 +17,6 @@ public enum FSError: Error, Equatable, Sendable {
     /// The bytes cannot be served (region truncated or overwritten under the mount, or a
     /// failed `--verify-reads` check).
     case io
-    case invalidArgument
 
     public var errno: Int32 {
         switch self {
@@ -28,7 +27,6 @@ public enum FSError: Error, Equatable, Sendable {
         case .notDirectory: return ENOTDIR
         case .isDirectory: return EISDIR
         case .io: return EIO
-        case .invalidArgument: return EINVAL
         }
     }
 }

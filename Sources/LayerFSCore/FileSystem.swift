@@ -244,7 +244,7 @@ public final class FileSystem: Sendable {
             let entry = DirectoryEntry(name: PackInput.fileName(forLayer: record.id), inode: attributes.inode, kind: .file,
                                        entry: plus ? Entry(node: .layer(slot: slot.slot, epoch: record.epoch, id: record.id), attributes: attributes) : nil)
             if !emit(entry, position) { return }
-            if plus { slot.withState { _ in served.lookups[i] &+= 1 } }
+            if plus { slot.withState { $0.handOut(served, i) } }
         }
     }
 
@@ -295,6 +295,7 @@ public final class FileSystem: Sendable {
         var bytes: UInt64 = 0
         var files: UInt64 = 2
         for slot in directory.withLock({ $0.slots }) {
+            if case .removed = slot.withState({ $0.phase }) { continue }
             files += 1
             var st = stat()
             if stat(slot.location.regionPath, &st) == 0 { bytes += UInt64(st.st_size) }

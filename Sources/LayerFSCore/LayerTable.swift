@@ -1,6 +1,6 @@
 import LayerFormat
 
-/// One layer as the mount keeps it: plain values, no references, 88 bytes. An object per
+/// One layer as the mount keeps it: plain values, no references, 80 bytes. An object per
 /// layer with a String checksum and [String] keywords costs ~300 bytes; a mount of millions
 /// of layers keeps this instead.
 public struct LayerRecord: Sendable {
@@ -41,12 +41,14 @@ public struct LayerTable: Sendable {
         self.keywordBytes = keywords
     }
 
-    /// Layers whose content (checksum) is unchanged since `previous` keep the epoch they had
-    /// there, so they keep their node id and the kernel keeps their cached pages.
+    /// Layers whose content and attributes (checksum, size, mtime) are unchanged since
+    /// `previous` keep the epoch they had there, so they keep their node id and the kernel
+    /// keeps their cached pages. Any other change gets a new node id: the kernel's cached
+    /// attributes of a file that may be open are never invalidated in place.
     mutating func keepEpochs(of previous: LayerTable) {
         for i in records.indices {
             if let j = previous.position(of: records[i].id), previous.records[j].checksum == records[i].checksum,
-               previous.records[j].size == records[i].size {
+               previous.records[j].size == records[i].size, previous.records[j].updatedAt == records[i].updatedAt {
                 records[i].epoch = previous.records[j].epoch
             }
         }

@@ -54,7 +54,15 @@ public final class VolumeWatcher: @unchecked Sendable {
             rewatch()
             var pfd = pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0)
             let timeout = pollInterval > 0 ? Int32(pollInterval) : -1
-            let ready = inotifyFD >= 0 ? poll(&pfd, 1, timeout) : { usleep(useconds_t(max(pollInterval, 1000) * 1000)); return 0 }()
+            let ready: Int32
+            if inotifyFD >= 0 {
+                ready = poll(&pfd, 1, timeout)
+            } else if pollInterval > 0 {
+                usleep(useconds_t(pollInterval) * 1000)
+                ready = 0
+            } else {
+                return // neither inotify nor polling: nothing will ever wake us (warned at start)
+            }
             if ready > 0 {
                 // A writer does several things in a row: let it finish a step, then drain.
                 usleep(20_000)

@@ -75,7 +75,9 @@ struct MountPlan {
 
     func runInForeground() -> Int32 {
         let sink = LogSink(options.logFile.map { .file($0) } ?? .standardError)
-        return serve(sink: sink) { _ in }
+        return serve(sink: sink) { message in
+            if message.hasPrefix("error: ") { Settings.printError(String(message.dropFirst(7))) }
+        }
     }
 
     /// Forks before any thread exists. The parent waits on a pipe for "ready" (sent once the
@@ -127,7 +129,8 @@ struct MountPlan {
         if message == "ready" { return 0 }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
-        Settings.printError(message.isEmpty ? "the mount daemon exited before the mount was ready" : message)
+        let reason = message.hasPrefix("error: ") ? String(message.dropFirst(7)) : message
+        Settings.printError(reason.isEmpty ? "the mount daemon exited before the mount was ready" : reason)
         return 1
     }
 

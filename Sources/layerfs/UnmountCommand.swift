@@ -20,7 +20,7 @@ struct UnmountCommand: ParsableCommand {
             Settings.printError("\(mountpoint) is not mounted")
             throw ExitCode.failure
         }
-        guard mount.type.hasPrefix("fuse") else {
+        guard mount.type == "fuse.layerfs" else {
             Settings.printError("\(mountpoint) is a \(mount.type) mount, not layerfs")
             throw ExitCode.failure
         }
