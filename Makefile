@@ -43,7 +43,10 @@ mmap-info: release
 bench-format: release
 	scripts/bench-format.sh $(RELEASE)
 
-bench: bench-format
+bench: release
+	scripts/bench.sh $(RELEASE)
+	scripts/bench-format.sh $(RELEASE)
+	scripts/bench-live.sh $(RELEASE)
 
 fuzz:
 	scripts/fuzz.sh $(or $(RUNS),1000000)

@@ -72,6 +72,7 @@ machine() {
     echo "- libfuse: $(dpkg-query -W -f='${Version}' libfuse3-3 2>/dev/null || echo unknown); $(openssl version 2>/dev/null)"
     echo "- layerfs: $("$layerfs" --version 2>/dev/null || echo unknown) ($layerfs)"
     echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "- load average (1, 5, 15 min) at the end: $(cut -d' ' -f1-3 /proc/loadavg); medians of $rounds runs"
     echo
 }
 
@@ -122,8 +123,8 @@ echo "| info: volume with one dimension of $index_layers layers (median of $roun
 echo "| index.json of $index_layers layers | $index_mb MB | | |"
 echo "| verify: the $index_layers-layer dimension (median of $rounds) | $(calc "$t_verify_big * 1000" "%.0f") ms | | |"
 echo
-echo "- verify of the 8-layer dimension: $(echo "$verify_out" | tail -1) (exit $verify_rc)"
-echo "- verify of the $index_layers-layer dimension: $(echo "$big_verify" | tail -1) (exit $big_verify_rc)"
+echo "- verify of the $nlayers-layer dimension: $(echo "$verify_out" | tail -1 | sed "s|$work/||") (exit $verify_rc)"
+echo "- verify of the $index_layers-layer dimension: $(echo "$big_verify" | tail -1 | sed "s|$work/||") (exit $big_verify_rc)"
 if [ "$info_rc" -ne 0 ] || ! echo "$info_out" | grep -q " $index_layers "; then
     echo "- warning: layerfs info did not list $index_layers layers (exit $info_rc): $(echo "$info_out" | tail -2 | tr '\n' ' ')"
 fi

@@ -12,7 +12,8 @@
 # into the page cache, and every group gets fresh mounts, so "first read" means a cold FUSE
 # cache over a warm source. Needs root and /dev/fuse; installs squashfs-tools, squashfuse,
 # fio, attr, gcc when absent; unmounts everything it mounted. Never fails on a timing.
-# Environment: BENCH_ROUNDS (5), BENCH_KEEP=1 keeps the work directory.
+# Environment: BENCH_ROUNDS (5), BENCH_KEEP=1 keeps the work directory, BENCH_NO_FIO=1 uses
+# scripts/bench_randread.c for the random reads even when fio is installed.
 set -uo pipefail
 export LC_ALL=C
 
@@ -49,6 +50,7 @@ if [ "$(id -u)" -ne 0 ]; then
     log "warning: not root: readahead cannot be raised and mounts may fail"
 fi
 have_fio=1; command -v fio >/dev/null || have_fio=0
+[ "${BENCH_NO_FIO:-0}" = 1 ] && have_fio=0
 have_sq=1; { command -v squashfuse_ll && command -v mksquashfs; } >/dev/null || have_sq=0
 
 work=$(mktemp -d /tmp/layerfs-bench-XXXXXX)
@@ -110,9 +112,10 @@ if [ $have_sq = 1 ]; then
         mksquashfs "$work/emptydir" "$imgempty" "${sqopts[@]}" >/dev/null || { log "mksquashfs failed"; have_sq=0; }
 fi
 
-log "compiling the latency probe"
-lat=$work/bench_latency
-gcc -O2 -o "$lat" "$here/bench_latency.c" || { echo "cannot compile bench_latency.c" >&2; exit 1; }
+log "compiling the latency probe and the random reader"
+lat=$work/bench_latency; randread=$work/bench_randread
+gcc -O2 -o "$lat" "$here/bench_latency.c" && gcc -O2 -o "$randread" "$here/bench_randread.c" || {
+    echo "cannot compile scripts/bench_latency.c or scripts/bench_randread.c" >&2; exit 1; }
 t_setup=$(( (${EPOCHREALTIME/./} - t_setup) / 1000000 ))
 
 kinds=(direct layerfs)
@@ -227,21 +230,28 @@ group_latency() {      # open + read 4 KiB + close over D02: pass 1 cold, pass 3
     fi
     close_set "$k"
 }
-group_random() {       # fio random 4 KiB reads over the 256 MiB layer, fresh mount per run
+group_random() {       # random 4 KiB reads over the 256 MiB layer, fresh mount per run
     local k=$1 jobs c out iops
-    [ $have_fio = 1 ] || return 0
     for jobs in 1 4; do
         c=fio$jobs
         open_set "$k" main || { fail $c "$k" "mount failed"; continue; }
-        if out=$(fio --name=randread --filename="$ROOT/D01/layer-001" --readonly --rw=randread --bs=4k \
-                     --ioengine=psync --invalidate=0 --io_size=$((64 / jobs))M --numjobs=$jobs \
-                     --group_reporting --randrepeat=1 --runtime=30 --output-format=json 2>"$work/res/stderr"); then
-            iops=$(echo "$out" | python3 -c 'import json, sys
+        if [ $have_fio = 1 ]; then
+            if out=$(fio --name=randread --filename="$ROOT/D01/layer-001" --readonly --rw=randread --bs=4k \
+                         --ioengine=psync --invalidate=0 --io_size=$((64 / jobs))M --numjobs=$jobs \
+                         --group_reporting --randrepeat=1 --runtime=30 --output-format=json 2>"$work/res/stderr"); then
+                iops=$(echo "$out" | python3 -c 'import json, sys
 t = sys.stdin.read(); d = json.loads(t[t.index("{"):])
 print("%.3f" % (d["jobs"][0]["read"]["iops"] / 1000))' 2>/dev/null)
-            if [ -n "$iops" ]; then record $c "$k" "$iops"; else fail $c "$k" "unreadable fio output"; fi
+                if [ -n "$iops" ]; then record $c "$k" "$iops"; else fail $c "$k" "unreadable fio output"; fi
+            else
+                fail $c "$k" "fio: $(head -c 200 "$work/res/stderr" | tr '\n' ' ')"
+            fi
         else
-            fail $c "$k" "fio: $(head -c 200 "$work/res/stderr" | tr '\n' ' ')"
+            if iops=$("$randread" "$ROOT/D01/layer-001" $jobs $((16384 / jobs)) 2>"$work/res/stderr"); then
+                record $c "$k" "$iops"
+            else
+                fail $c "$k" "bench_randread: $(head -c 200 "$work/res/stderr" | tr '\n' ' ')"
+            fi
         fi
         close_set "$k"
     done
@@ -279,6 +289,7 @@ group_100k() {         # mount -> ls of the root -> ls of the dimension; memory 
 
 # ---- the rounds
 t_run=${EPOCHREALTIME/./}
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((r = 1; r <= rounds; r++)); do
     log "round $r of $rounds"
     for g in sequential small listing latency random; do
@@ -340,6 +351,7 @@ echo "- kernel: $(uname -r)"
 echo "- libfuse: $(dpkg-query -W -f='${Version}' libfuse3-3 2>/dev/null || echo unknown); squashfuse $(dpkg-query -W -f='${Version}' squashfuse 2>/dev/null || echo absent); fio $(fio --version 2>/dev/null | sed 's/^fio-//' || echo absent)"
 echo "- layerfs: $("$layerfs" --version 2>/dev/null || echo unknown) ($layerfs)"
 echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "- load average (1, 5, 15 min) before the rounds: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running on the machine shows up in the timings)"
 echo "- medians of $rounds rounds; sources warmed into the page cache before every case group; fresh mounts for every group; setup ${t_setup} s, rounds ${t_run} s"
 echo
 echo "| case | direct | layerfs | squashfuse_ll | layerfs/direct | squashfuse/direct | target |"
@@ -350,10 +362,9 @@ row "cat 1000 × 4 KiB, first pass" cat1 ms time "≤ 3×" 'R <= 3'
 row "cat 1000 × 4 KiB, second pass" cat2 ms time "≤ 1.3×" 'R <= 1.3'
 row "ls -l of 10 000 layers" lsl ms time "≤ 3×" 'R <= 3'
 row "getfattr -n user.checksum, 10 000 layers" xattr ms time "" ""
-if [ $have_fio = 1 ]; then
-    row "random 4 KiB reads (fio psync), 1 process" fio1 kiops rate "" ""
-    row "random 4 KiB reads (fio psync), 4 processes" fio4 kiops rate "" ""
-fi
+reader=$([ $have_fio = 1 ] && echo "fio psync" || echo "bench_randread")
+row "random 4 KiB reads ($reader), 1 process" fio1 kiops rate "" ""
+row "random 4 KiB reads ($reader), 4 processes" fio4 kiops rate "" ""
 row "100 000 layers: mount → first ls of the root" mount_root ms time "≤ 200 ms" 'L <= 200'
 row "100 000 layers: mount → complete ls of the dimension" mount_dim ms time "≤ 1 s" 'L <= 1000'
 row "100 000 layers: ls -l of the dimension (after the ls)" lsl100k ms time "" ""
@@ -366,7 +377,7 @@ row "open + read 4 KiB + close, p99, cold (fresh mount)" latcold99 us time "≤ 
 echo
 echo "Ratios are the cost relative to the direct read (time ÷ direct time; for IOPS, direct IOPS ÷ IOPS): 1× is the page-cache ceiling, larger is slower."
 echo "For the 100 000-layer rows the direct column is \`ls\` of the same tree on the local disk (no mount); the targets there are absolute."
-echo "Random reads: fio, psync, 4 KiB, 64 MiB in all per run over the 256 MiB layer, on a fresh mount (so mostly FUSE cache misses), no fadvise invalidation."
+echo "Random reads: $reader, 4 KiB, 64 MiB in all per run (16 384 reads, split between the processes) over the 256 MiB layer, on a fresh mount (so mostly FUSE cache misses), POSIX_FADV_RANDOM, no cache invalidation."
 echo "Latency: scripts/bench_latency.c over the 1000 × 4 KiB layers; cold = the first pass on a fresh mount, cached = the third pass."
 echo "squashfs images: mksquashfs -noI -noD -noF -noX -no-duplicates (uncompressed; -no-duplicates only skips the duplicate search)."
 [ -s "$work/res/notes" ] && cat "$work/res/notes"

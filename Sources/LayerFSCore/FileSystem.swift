@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 import LayerFormat
 import Logging
@@ -89,6 +90,9 @@ public final class FileSystem: Sendable {
                 if let error = DimensionSlot.load(slot.location, into: &state, maxRegionSize: configuration.maxRegionSize) {
                     logger.error("dimension \(slot.location.displayPath) is not served: \(error.description)")
                 }
+                // Parsing the index allocated far more than the compact table keeps: give the
+                // freed pages back, or a 100 000-layer dimension leaves tens of MB of RSS.
+                malloc_trim(0)
             }
             return state.phase
         }
@@ -238,7 +242,9 @@ public final class FileSystem: Sendable {
         guard case .loaded(let served) = phase(of: slot) else { return }
         let records = served.table.records
         guard first < records.count else { return }
-        for (i, record) in records.enumerated().dropFirst(first) {
+        // Indexing, not dropFirst: a 10 000-entry listing arrives in hundreds of calls.
+        for i in first..<records.count {
+            let record = records[i]
             position += 1
             let attributes = layerAttributes(slot, served, record)
             let entry = DirectoryEntry(name: PackInput.fileName(forLayer: record.id), inode: attributes.inode, kind: .file,

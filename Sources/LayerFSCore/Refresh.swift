@@ -1,3 +1,4 @@
+import CLinux
 import LayerFormat
 
 /// What the kernel must forget after an update: a name in a directory (so the next lookup
@@ -92,6 +93,7 @@ extension FileSystem {
             }
             let before = FileSystem.epochs(state.phase)
             let error = DimensionSlot.load(slot.location, into: &state, maxRegionSize: configuration.maxRegionSize)
+            malloc_trim(0)
             return Change(before: before, after: FileSystem.epochs(state.phase), error: error)
         }
         guard let change else { return [] }

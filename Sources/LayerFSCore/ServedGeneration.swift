@@ -49,7 +49,7 @@ public final class ServedGeneration: @unchecked Sendable {
         self.signature = signature
         lookups = .allocate(capacity: table.records.count)
         lookups.initialize(repeating: 0)
-        verified = Mutex([UInt8](repeating: 0, count: table.records.count))
+        verified = Mutex([])
     }
 
     deinit {
@@ -69,9 +69,16 @@ public final class ServedGeneration: @unchecked Sendable {
     }
 
     // A lock, not atomics: it is only taken with --verify-reads.
-    func verification(_ i: Int) -> UInt8 { verified.withLock { $0[i] } }
+    // Allocated on first use: a mount without --verify-reads never pays for it.
+    func verification(_ i: Int) -> UInt8 { verified.withLock { $0.isEmpty ? 0 : $0[i] } }
 
-    func setVerification(_ i: Int, _ value: UInt8) { verified.withLock { $0[i] = value } }
+    func setVerification(_ i: Int, _ value: UInt8) {
+        let count = table.records.count
+        verified.withLock { states in
+            if states.isEmpty { states = [UInt8](repeating: 0, count: count) }
+            states[i] = value
+        }
+    }
 }
 
 /// What a dimension's files look like on disk, cheaply (three stats): a change means a writer
