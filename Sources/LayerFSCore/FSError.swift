@@ -10,6 +10,8 @@ public enum FSError: Error, Equatable, Sendable {
     case readOnly
     /// The attribute is not set on this node.
     case noAttribute
+    /// An attribute namespace this filesystem does not have (security.*, system.*, trusted.*).
+    case notSupported
     /// The caller's buffer is too small for the answer.
     case range
     case notDirectory
@@ -23,6 +25,7 @@ public enum FSError: Error, Equatable, Sendable {
         case .notFound: return ENOENT
         case .readOnly: return EROFS
         case .noAttribute: return ENODATA
+        case .notSupported: return EOPNOTSUPP
         case .range: return ERANGE
         case .notDirectory: return ENOTDIR
         case .isDirectory: return EISDIR

@@ -30,7 +30,7 @@ public struct LayerTable: Sendable {
         var keywords: [UInt8] = []
         for layer in generation.layers {
             let start = keywords.count
-            if !layer.keywords.isEmpty { keywords.append(contentsOf: Keywords.join(layer.keywords).utf8) }
+            Keywords.append(layer.keywords, to: &keywords)
             records.append(LayerRecord(
                 id: layer.id, epoch: epoch,
                 keywordStart: UInt32(truncatingIfNeeded: start), keywordLength: UInt32(truncatingIfNeeded: keywords.count - start),

@@ -63,7 +63,7 @@ public final class FUSESession: @unchecked Sendable {
         guard let config = fuse_loop_cfg_create() else { return -ENOMEM }
         defer { fuse_loop_cfg_destroy(config) }
         fuse_loop_cfg_set_clone_fd(config, 0)
-        fuse_loop_cfg_set_idle_threads(config, maxIdleThreads)
+        fuse_loop_cfg_set_idle_threads(config, min(maxIdleThreads, maxThreads))
         fuse_loop_cfg_set_max_threads(config, maxThreads)
         let result = fuse_session_loop_mt(session, config)
         fuse_remove_signal_handlers(session)

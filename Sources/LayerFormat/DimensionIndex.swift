@@ -70,22 +70,6 @@ extension DimensionIndex {
         var layers: [LayerEntry]?
         var extra: [(key: String, json: String)] = []
 
-        func timestamp(_ r: inout JSONReader, _ path: String) throws(FormatError) -> Timestamp {
-            let text = try r.readString(path)
-            guard let t = Timestamp(rfc3339: text) else {
-                throw FormatError(.invalidValue, file: file, field: path, "\"\(text)\" is not an RFC 3339 timestamp")
-            }
-            return t
-        }
-        func checksum(_ r: inout JSONReader, _ path: String) throws(FormatError) -> Digest256 {
-            let text = try r.readString(path)
-            guard let d = Digest256(checksumString: text) else {
-                throw FormatError(.invalidValue, file: file, field: path,
-                                  "\"\(text)\" is not \"sha256:\" followed by 64 lowercase hex digits")
-            }
-            return d
-        }
-
         try reader.readObject("") { (r: inout JSONReader, key: String) throws(FormatError) in
             switch key {
             case "dimension_id": dimensionID = UInt32(try r.readUInt(key, max: UInt64(UInt32.max)))
@@ -93,14 +77,13 @@ extension DimensionIndex {
             case "layer_count": layerCount = UInt32(try r.readUInt(key, max: UInt64(UInt32.max)))
             case "total_size": totalSize = try r.readUInt(key)
             case "dimension_name": name = try r.readString(key)
-            case "created_at": created = try timestamp(&r, key)
-            case "updated_at": updated = try timestamp(&r, key)
-            case "region_checksum": regionChecksum = try checksum(&r, key)
+            case "created_at": created = try r.readTimestamp(key)
+            case "updated_at": updated = try r.readTimestamp(key)
+            case "region_checksum": regionChecksum = try r.readChecksumValue(key)
             case "layers":
                 var list: [LayerEntry] = []
                 try r.readArray(key) { (r: inout JSONReader, i: Int) throws(FormatError) in
-                    list.append(try LayerEntry(reading: &r, path: "layers[\(i)]", file: file,
-                                               timestamp: timestamp, checksum: checksum))
+                    list.append(try LayerEntry(reading: &r, index: i, file: file))
                 }
                 layers = list
             default: extra.append((key, try r.readRawValue(key)))
@@ -126,36 +109,37 @@ extension DimensionIndex {
 }
 
 extension LayerEntry {
-    init(reading r: inout JSONReader, path: String, file: String,
-         timestamp: (inout JSONReader, String) throws(FormatError) -> Timestamp,
-         checksum: (inout JSONReader, String) throws(FormatError) -> Digest256) throws(FormatError) {
+    /// Paths (`layers[12].offset`) are built only when there is an error to report: a
+    /// 100 000-layer index would otherwise build a million strings nobody reads.
+    init(reading r: inout JSONReader, index: Int, file: String) throws(FormatError) {
+        func path() -> String { "layers[\(index)]" }
         var id: UInt32?, offset: UInt64?, size: UInt64?, sum: Digest256?
         var frequency = 1.0
         var keywords: [String] = []
         var updated: Timestamp?
         var extra: [(key: String, json: String)] = []
-        try r.readObject(path) { (r: inout JSONReader, key: String) throws(FormatError) in
-            let field = path + "." + key
+        try r.readObject(path()) { (r: inout JSONReader, key: String) throws(FormatError) in
+            func field() -> String { path() + "." + key }
             switch key {
-            case "layer_id": id = UInt32(try r.readUInt(field, max: UInt64(UInt32.max)))
-            case "offset": offset = try r.readUInt(field)
-            case "size": size = try r.readUInt(field)
-            case "checksum": sum = try checksum(&r, field)
-            case "frequency": frequency = try r.readDouble(field)
-            case "updated_at": updated = try timestamp(&r, field)
+            case "layer_id": id = UInt32(try r.readUInt(field(), max: UInt64(UInt32.max)))
+            case "offset": offset = try r.readUInt(field())
+            case "size": size = try r.readUInt(field())
+            case "checksum": sum = try r.readChecksumValue(field())
+            case "frequency": frequency = try r.readDouble(field())
+            case "updated_at": updated = try r.readTimestamp(field())
             case "keywords":
-                try r.readArray(field) { (r: inout JSONReader, i: Int) throws(FormatError) in
-                    keywords.append(try r.readString("\(field)[\(i)]"))
+                try r.readArray(field()) { (r: inout JSONReader, i: Int) throws(FormatError) in
+                    keywords.append(try r.readString("\(field())[\(i)]"))
                 }
-            default: extra.append((key, try r.readRawValue(field)))
+            default: extra.append((key, try r.readRawValue(field())))
             }
         }
         func missing(_ name: String) -> FormatError {
-            FormatError(.malformed, file: file, field: path + "." + name, "required field is missing")
+            FormatError(.malformed, file: file, field: path() + "." + name, "required field is missing")
         }
         guard let id else { throw missing("layer_id") }
         guard id != 0 else {
-            throw FormatError(.invalidValue, file: file, field: path + ".layer_id", "layer_id 0 is not allowed (ids are 1 to 4294967295)")
+            throw FormatError(.invalidValue, file: file, field: path() + ".layer_id", "layer_id 0 is not allowed (ids are 1 to 4294967295)")
         }
         guard let offset else { throw missing("offset") }
         guard let size else { throw missing("size") }

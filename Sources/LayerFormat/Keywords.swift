@@ -3,15 +3,22 @@
 /// through `rsync -aX` and `layerfs pack`).
 public enum Keywords {
     public static func join(_ keywords: [String]) -> String {
-        var out = ""
+        var out: [UInt8] = []
+        append(keywords, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `join`, appended as bytes (the mount keeps every layer's value in one shared buffer).
+    /// Works on UTF-8 bytes: ',' and '\\' are ASCII and never occur inside a multi-byte
+    /// sequence, so escaping byte by byte is escaping character by character.
+    public static func append(_ keywords: [String], to out: inout [UInt8]) {
         for (i, k) in keywords.enumerated() {
-            if i > 0 { out += "," }
-            for ch in k {
-                if ch == "," || ch == "\\" { out.append("\\") }
-                out.append(ch)
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            for b in k.utf8 {
+                if b == UInt8(ascii: ",") || b == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                out.append(b)
             }
         }
-        return out
     }
 
     /// The inverse of `join`. An empty value is the empty list. A trailing lone `\` is kept as

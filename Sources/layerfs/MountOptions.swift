@@ -14,6 +14,7 @@ struct MountOptions {
     var openCalls = false
     var pollInterval: Int?
     var verifyReads = false
+    var maxThreads = 16
     var dev = false
     var suid = false
     var exec = true
@@ -45,6 +46,9 @@ struct MountOptions {
             case "open_calls": openCalls = true
             case "poll_interval": pollInterval = try number(Int.self)
             case "verify_reads": verifyReads = true
+            case "max_threads":
+                maxThreads = try number(Int.self)
+                guard maxThreads >= 1 else { throw ValidationError("-o max_threads must be at least 1") }
             case "dev": dev = true
             case "nodev": dev = false
             case "suid": suid = true

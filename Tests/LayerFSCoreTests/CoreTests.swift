@@ -105,7 +105,7 @@ final class CoreTests: XCTestCase {
         XCTAssertEqual(try text(l.node, "user.checksum"), Array("b".utf8).withUnsafeBytes { Digest256.sha256($0) }.checksumString)
         XCTAssertEqual(try text(d.node, "user.dimension_name"), "D15")
         XCTAssertEqual(try text(d.node, "user.layer_count"), "2")
-        XCTAssertThrowsError(try fs.extendedAttribute(l.node, name: "security.selinux")) { XCTAssertEqual($0 as? FSError, .noAttribute) }
+        XCTAssertThrowsError(try fs.extendedAttribute(l.node, name: "security.selinux")) { XCTAssertEqual($0 as? FSError, .notSupported) }
         XCTAssertThrowsError(try fs.extendedAttribute(l.node, name: "user.nope")) { XCTAssertEqual($0 as? FSError, .noAttribute) }
         let list = String(decoding: try fs.extendedAttributeNames(l.node), as: UTF8.self)
         XCTAssertEqual(list, "user.checksum\0user.layer_id\0user.frequency\0user.keywords\0")
