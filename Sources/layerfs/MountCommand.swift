@@ -14,7 +14,7 @@ struct MountCommand: ParsableCommand {
         non-zero with the reason and nothing mounted. Every option also has an -o spelling for
         fstab:  /srv/mmap  /mnt/layers  fuse.layerfs  ro,allow_other  0 0
         -o options: allow_other, allow_root, debug, log_file=PATH, max_region_size=N,
-        readahead_kb=N, open_calls, poll_interval=MS, verify_reads, dev, suid (nodev and nosuid are the default), noexec,
+        readahead_kb=N, open_calls, poll_interval=MS, verify_reads, max_threads=N, dev, suid (nodev and nosuid are the default), noexec,
         noatime; mount(8)'s generic options (ro, defaults, nofail, _netdev, x-*) are accepted.
         """
     )

@@ -36,10 +36,12 @@ struct VerifyCommand: ParsableCommand {
         for problem in report.problems { print(problem.description) }
         if !quiet || !report.isClean {
             let mb = Double(report.layerBytes) / 1_000_000
-            print("\(path): \(report.dimensions) dimensions (\(report.emptyDimensions) empty), \(report.layers) layers, "
+            print("\(path): \(plural(report.dimensions, "dimension")) (\(report.emptyDimensions) empty), \(plural(report.layers, "layer")), "
                   + "\(String(format: "%.1f", mb)) MB of layers hashed: "
                   + (report.isClean ? "OK" : "\(report.problems.count) problem\(report.problems.count == 1 ? "" : "s")"))
         }
         if !report.isClean { throw ExitCode.failure }
     }
+
+    func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
 }
