@@ -16,7 +16,10 @@ if [ ! -c /dev/fuse ]; then
 fi
 work=$(mktemp -d /tmp/layerfs-live-XXXXXX)
 m=$work/mnt; mkdir -p "$m"
-cleanup() { grep -q " $m " /proc/mounts && { umount "$m" 2>/dev/null || umount -l "$m"; }; rm -rf "$work"; }
+cleanup() {
+    for x in "$m" "$work/mnt-many"; do grep -q " $x " /proc/mounts && { umount "$x" 2>/dev/null || umount -l "$x"; }; done
+    rm -rf "$work"
+}
 trap cleanup EXIT
 mounted() { grep -q " $m fuse.layerfs " /proc/mounts; }
 daemon_alive() { pgrep -f -- "layerfs mount .*$m\$" >/dev/null; }
@@ -114,4 +117,19 @@ expect_fail "removed dimension disappears" "No such file" ls "$m/D20"
 
 expect "daemon alive at the end" daemon_alive
 expect "unmount" "$layerfs" unmount "$m"
+
+# ---- thousands of dimensions, served by a daemon started under a soft limit of 1024 files
+k=$work/many; mkdir -p "$k/consciousness" "$work/mnt-many"
+python3 -c "
+import sys; sys.path.insert(0, '$here/scripts')
+import bench_volume
+for d in range(1, 2001):
+    bench_volume.dimension('$k/consciousness/D%02d' % d, d, 2, 100, '2024-01-01T00:00:00Z')
+"
+(ulimit -Sn 1024; "$layerfs" mount "$k" "$work/mnt-many")
+expect_eq "2000 dimensions listed" "2000" "$(ls "$work/mnt-many" | wc -l)"
+bad=0
+for d in "$work/mnt-many"/D*; do cat "$d/layer-002" >/dev/null 2>&1 || bad=$((bad + 1)); done
+expect_eq "every one of 2000 dimensions serves (fd limit raised)" "0" "$bad"
+expect "unmount the 2000-dimension volume" "$layerfs" unmount "$work/mnt-many"
 finish

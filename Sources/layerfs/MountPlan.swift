@@ -145,6 +145,7 @@ struct MountPlan {
         let level: Logger.Level = options.debug ? .debug : .info
         LoggingSystem.bootstrap { label in sink.handler(label: label, level: level) }
         let logger = Logger(label: "layerfs")
+        raiseFileLimit(logger: logger)
         var configuration = FileSystem.Configuration(base: source)
         configuration.maxRegionSize = options.maxRegionSize
         configuration.cache.noOpen = !options.openCalls
@@ -173,6 +174,19 @@ struct MountPlan {
         logger.info("unmounted \(mountpoint)")
         // libfuse's signal handlers end the loop with the signal's number: a clean stop.
         return [0, SIGTERM, SIGINT, SIGHUP].contains(result) ? 0 : 1
+    }
+
+    /// Each served dimension keeps its region open (for pread, which never raises SIGBUS):
+    /// a volume of thousands of dimensions would meet the usual soft limit of 1024 open
+    /// files, so the daemon takes the hard limit, as file servers do.
+    func raiseFileLimit(logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        let wanted = limit.rlim_max
+        limit.rlim_cur = wanted
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 {
+            logger.notice("open-file limit left at its soft value: \(String(cString: strerror(errno)))")
+        }
     }
 
     /// The kernel caps a FUSE mount's readahead at 128 KiB; root can raise it per mount, and
