@@ -30,18 +30,9 @@ layer_mib=${BENCH_LAYER_MIB:-64}
 index_layers=${BENCH_INDEX_LAYERS:-100000}
 
 # ---- packages
+# What the benchmark needs besides the project's own packages (scripts/install-deps.sh).
 ensure_packages() {
-    local missing=() p
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    echo "installing: ${missing[*]}" >&2
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq >&2 || true
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null || {
-        echo "warning: could not install ${missing[*]}; continuing" >&2; }
+    "$here/install-deps.sh" "$@" >&2 || echo "warning: could not install $*; cases needing them will show n/a" >&2
 }
 ensure_packages openssl python3
 

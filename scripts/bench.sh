@@ -27,18 +27,9 @@ rounds=${BENCH_ROUNDS:-5}
 log() { echo "bench: $*" >&2; }
 
 # ---- packages and prerequisites
+# What the benchmark needs besides the project's own packages (scripts/install-deps.sh).
 ensure_packages() {
-    local missing=() p
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    log "installing: ${missing[*]}"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq >&2 || true
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null || \
-        log "warning: could not install ${missing[*]}; cases needing them will show n/a"
+    "$here/install-deps.sh" "$@" >&2 || echo "warning: could not install $*; cases needing them will show n/a" >&2
 }
 ensure_packages squashfs-tools squashfuse fio attr gcc libc6-dev python3 openssl fuse3 procps
 
