@@ -1,5 +1,7 @@
 # layerfs: the quick start is `make run` then `make test`.
 PREFIX ?= /usr/local
+# Swift's toolchain lives in /opt/swift on this project's machines; a swift already on PATH wins.
+export PATH := $(PATH):/opt/swift/usr/bin
 BASE ?= $(or $(MMAP_BASE_PATH),data/mmap)
 MNT ?= mountpoint
 RELEASE := .build/release/layerfs
