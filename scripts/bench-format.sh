@@ -15,25 +15,12 @@
 #     bound on parse time), less the same on an empty volume (process start-up).
 # Environment: BENCH_ROUNDS (default 5), BENCH_LAYERS (default 8), BENCH_LAYER_MIB (64),
 # BENCH_INDEX_LAYERS (100000).
-set -uo pipefail
-export LC_ALL=C
-
-if [ $# -lt 1 ] || [ ! -x "$1" ]; then
-    echo "usage: $0 LAYERFS_BINARY" >&2
-    exit 2
-fi
-layerfs=$(realpath "$1")
-here=$(cd "$(dirname "$0")" && pwd)
-rounds=${BENCH_ROUNDS:-5}
+source "$(dirname "$0")/bench-common.sh"
 nlayers=${BENCH_LAYERS:-8}
 layer_mib=${BENCH_LAYER_MIB:-64}
 index_layers=${BENCH_INDEX_LAYERS:-100000}
 
 # ---- packages
-# What the benchmark needs besides the project's own packages (scripts/install-deps.sh).
-ensure_packages() {
-    "$here/install-deps.sh" "$@" >&2 || echo "warning: could not install $*; cases needing them will show n/a" >&2
-}
 ensure_packages openssl python3
 
 work=$(mktemp -d /tmp/layerfs-bench-format-XXXXXX)

@@ -14,23 +14,10 @@
 # fio, attr, gcc when absent; unmounts everything it mounted. Never fails on a timing.
 # Environment: BENCH_ROUNDS (5), BENCH_KEEP=1 keeps the work directory, BENCH_NO_FIO=1 uses
 # scripts/bench_randread.c for the random reads even when fio is installed.
-set -uo pipefail
-export LC_ALL=C
-
-if [ $# -lt 1 ] || [ ! -x "$1" ]; then
-    echo "usage: $0 LAYERFS_BINARY" >&2
-    exit 2
-fi
-layerfs=$(realpath "$1")
-here=$(cd "$(dirname "$0")" && pwd)
-rounds=${BENCH_ROUNDS:-5}
+source "$(dirname "$0")/bench-common.sh"
 log() { echo "bench: $*" >&2; }
 
 # ---- packages and prerequisites
-# What the benchmark needs besides the project's own packages (scripts/install-deps.sh).
-ensure_packages() {
-    "$here/install-deps.sh" "$@" >&2 || echo "warning: could not install $*; cases needing them will show n/a" >&2
-}
 ensure_packages squashfs-tools squashfuse fio attr gcc libc6-dev python3 openssl fuse3 procps
 
 if [ ! -c /dev/fuse ]; then
