@@ -49,9 +49,12 @@ public final class DimensionSlot: Sendable {
     }
 
     /// Owner and mtime of the dimension directory, for when there is no region to take them from.
-    var directoryStatus: (uid: UInt32, gid: UInt32, mtime: Int64) {
+    var directoryStatus: (uid: UInt32, gid: UInt32, mtime: Int64) { DimensionSlot.ownerAndTime(location.directory) }
+
+    /// Owner, group and mtime of a path (zeros when it cannot be stat'ed).
+    static func ownerAndTime(_ path: String) -> (uid: UInt32, gid: UInt32, mtime: Int64) {
         var st = stat()
-        guard stat(location.directory, &st) == 0 else { return (0, 0, 0) }
+        guard stat(path, &st) == 0 else { return (0, 0, 0) }
         return (st.st_uid, st.st_gid, Int64(st.st_mtim.tv_sec))
     }
 

@@ -34,8 +34,8 @@ extension FileSystem {
         if node.isDimension {
             let slot = try slot(node.slot)
             let id = String(slot.location.expectedID)
-            let phase = phase(of: slot)
-            let pending = slot.withState { $0.pendingError }
+            // One snapshot, so the error shown belongs to the generation shown.
+            let (phase, pending) = withLoadedState(slot) { ($0.phase, $0.pendingError) }
             switch phase {
             case .loaded(let served):
                 var values = [("user.dimension_id", String(served.dimensionID)), ("user.dimension_name", served.name),

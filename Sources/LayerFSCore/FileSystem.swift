@@ -82,10 +82,12 @@ public final class FileSystem: Sendable {
 
     var showsProto: Bool { !visibleSlots(proto: true).isEmpty }
 
-    /// The phase of a slot, loading the dimension on first access. Loading happens under the
-    /// slot's lock: concurrent first accesses wait for one load; other dimensions do not.
-    func phase(of slot: DimensionSlot) -> DimensionSlot.Phase {
-        slot.withState { state in
+    /// Runs `body` on a slot's state under its lock, loading the dimension first if this is
+    /// the first access. Loading happens under the slot's lock: concurrent first accesses wait
+    /// for one load; other dimensions do not. One lock acquisition per request on the read path.
+    func withLoadedState<R, E: Error>(_ slot: DimensionSlot,
+                                      _ body: (inout sending DimensionSlot.State) throws(E) -> sending R) throws(E) -> sending R {
+        try slot.withState { (state) throws(E) -> sending R in
             if case .unloaded = state.phase {
                 if let error = DimensionSlot.load(slot.location, into: &state, maxRegionSize: configuration.maxRegionSize) {
                     logger.error("dimension \(slot.location.displayPath) is not served: \(error.description)")
@@ -94,36 +96,34 @@ public final class FileSystem: Sendable {
                 // freed pages back, or a 100 000-layer dimension leaves tens of MB of RSS.
                 malloc_trim(0)
             }
-            return state.phase
+            return try body(&state)
         }
+    }
+
+    /// The phase of a slot, loading the dimension on first access.
+    func phase(of slot: DimensionSlot) -> DimensionSlot.Phase {
+        withLoadedState(slot) { $0.phase }
     }
 
     /// The generation and record a layer node id points to: the current generation, or an
     /// older one a reader still holds.
     func layer(_ node: NodeID) throws(FSError) -> (ServedGeneration, LayerRecord, Int) {
         guard node.isLayer else { throw .notFound }
-        let slot = try slot(node.slot)
-        _ = phase(of: slot)
-        guard let (generation, i) = slot.withState({ $0.resolve(node) }) else { throw .notFound }
+        guard let (generation, i) = withLoadedState(try slot(node.slot), { $0.resolve(node) }) else { throw .notFound }
         return (generation, generation.table.records[i], i)
     }
 
     // MARK: - Attributes
 
-    func status(_ path: String) -> (uid: UInt32, gid: UInt32, mtime: Int64) {
-        var st = stat()
-        return stat(path, &st) == 0 ? (st.st_uid, st.st_gid, Int64(st.st_mtim.tv_sec)) : (0, 0, 0)
-    }
-
     func rootAttributes() -> Attributes {
-        let s = status(configuration.base)
+        let s = DimensionSlot.ownerAndTime(configuration.base)
         let subdirectories = visibleSlots(proto: false).count + (showsProto ? 1 : 0)
         return Attributes(inode: .root, kind: .directory, permissions: 0o555, links: UInt32(2 + subdirectories),
                           size: 0, uid: s.uid, gid: s.gid, time: Timestamp(seconds: s.mtime))
     }
 
     func protoAttributes() -> Attributes {
-        let s = status(volume.protoDirectory)
+        let s = DimensionSlot.ownerAndTime(volume.protoDirectory)
         return Attributes(inode: .protoDirectory, kind: .directory, permissions: 0o555, links: UInt32(2 + visibleSlots(proto: true).count),
                           size: 0, uid: s.uid, gid: s.gid, time: Timestamp(seconds: s.mtime))
     }
@@ -161,9 +161,8 @@ public final class FileSystem: Sendable {
         }
         guard parent.isDimension else { throw parent.isLayer ? .notDirectory : .notFound }
         let slot = try slot(parent.slot)
-        guard case .loaded = phase(of: slot),
-              let id = PackInput.layerID(fromName: name), PackInput.fileName(forLayer: id) == name else { throw .notFound }
-        return try slot.withState { (state) throws(FSError) -> Entry in
+        guard let id = PackInput.layerID(fromName: name), PackInput.fileName(forLayer: id) == name else { throw .notFound }
+        return try withLoadedState(slot) { (state) throws(FSError) -> Entry in
             guard case .loaded(let served) = state.phase, let i = served.table.position(of: id) else { throw .notFound }
             served.lookups[i] &+= 1
             let record = served.table.records[i]
@@ -301,11 +300,12 @@ public final class FileSystem: Sendable {
         var bytes: UInt64 = 0
         var files: UInt64 = 2
         for slot in directory.withLock({ $0.slots }) {
-            if case .removed = slot.withState({ $0.phase }) { continue }
+            let phase = slot.withState { $0.phase }
+            if case .removed = phase { continue }
             files += 1
             var st = stat()
             if stat(slot.location.regionPath, &st) == 0 { bytes += UInt64(st.st_size) }
-            if case .loaded(let served) = slot.withState({ $0.phase }) { files += UInt64(served.table.records.count) }
+            if case .loaded(let served) = phase { files += UInt64(served.table.records.count) }
         }
         return Statistics(blocks: (bytes + 4095) / 4096, files: files)
     }

@@ -27,7 +27,8 @@ extension FileSystem {
     func refreshDimensionList() -> [Invalidation] {
         var out: [Invalidation] = []
         let present = volume.dimensions()
-        let presentNames = Set(present.map { ($0.name, $0.expectedID == 0) }.map { "\($0.1 ? "proto/" : "")\($0.0)" })
+        // displayPath ("consciousness/D03", "proto/draft") names a dimension across both kinds.
+        let presentPaths = Set(present.map(\.displayPath))
         let hadProto = showsProto
         for location in present {
             let isProto: Bool = if case .proto = location.kind { true } else { false }
@@ -50,7 +51,7 @@ extension FileSystem {
         }
         for slot in directory.withLock({ $0.slots }) {
             let isProto: Bool = if case .proto = slot.location.kind { true } else { false }
-            guard !presentNames.contains("\(isProto ? "proto/" : "")\(slot.location.name)") else { continue }
+            guard !presentPaths.contains(slot.location.displayPath) else { continue }
             let names = slot.withState { state -> [String]? in
                 if case .removed = state.phase { return nil }
                 var names: [String] = []
