@@ -26,7 +26,7 @@ public final class VolumeWatcher: @unchecked Sendable {
         inotifyFD = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
         if inotifyFD < 0 { fs.logger.warning("inotify unavailable (\(String(cString: strerror(errno)))): polling only") }
         if inotifyFD < 0 && pollInterval == 0 { fs.logger.warning("polling is off and inotify is unavailable: updates are not picked up") }
-        Thread.start { [self] in run() }
+        BackgroundThread.start { [self] in run() }
     }
 
     func watch(_ path: String) {
@@ -74,15 +74,15 @@ public final class VolumeWatcher: @unchecked Sendable {
     }
 }
 
-/// A detached POSIX thread running a closure (Foundation's Thread is not needed here).
-enum Thread {
+/// A detached POSIX thread running a closure: the watcher's, and the daemon's SIGHUP waiter.
+public enum BackgroundThread {
     final class Box { let body: () -> Void; init(_ body: @escaping () -> Void) { self.body = body } }
 
-    static func start(_ body: @escaping @Sendable () -> Void) {
+    public static func start(_ body: @escaping @Sendable () -> Void) {
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(&thread, nil, { arg in
-            let box = Unmanaged<Thread.Box>.fromOpaque(arg!).takeRetainedValue()
+            let box = Unmanaged<BackgroundThread.Box>.fromOpaque(arg!).takeRetainedValue()
             box.body()
             return nil
         }, box)

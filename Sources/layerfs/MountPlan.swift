@@ -166,10 +166,10 @@ struct MountPlan {
         }
         if chdir("/") != 0 { logger.warning("chdir /: \(String(cString: strerror(errno)))") }
         session.installSignalHandlers()
-        let hangups = HangupListener(sink: sink, logger: logger)
+        HangupListener.start(sink: sink, logger: logger)
         if !mountpoint.hasPrefix("/dev/fd/") { setReadahead(logger: logger) }
         VolumeWatcher(fs: fs, pollIntervalMilliseconds: options.pollInterval ?? 500) { [session] in session.notify($0) }.start()
-        let result = withExtendedLifetime((context, hangups)) { session.run(maxThreads: UInt32(options.maxThreads)) }
+        let result = withExtendedLifetime(context) { session.run(maxThreads: UInt32(options.maxThreads)) }
         session.unmount()
         logger.info("unmounted \(mountpoint)")
         // libfuse's signal handlers end the loop with the signal's number: a clean stop.
@@ -210,17 +210,14 @@ struct MountPlan {
 
 /// SIGHUP reopens the log file instead of ending the session: the signal is blocked in every
 /// thread (request threads inherit the mask) and one thread waits for it with sigwait.
-final class HangupListener: @unchecked Sendable {
-    // @unchecked: immutable after init.
-    let thread: Thread
-
-    init(sink: LogSink, logger: Logger) {
+enum HangupListener {
+    static func start(sink: LogSink, logger: Logger) {
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGHUP)
         pthread_sigmask(SIG_BLOCK, &set, nil)
         let waitSet = set
-        thread = Thread {
+        BackgroundThread.start {
             var set = waitSet
             var signal: Int32 = 0
             while sigwait(&set, &signal) == 0 {
@@ -228,6 +225,5 @@ final class HangupListener: @unchecked Sendable {
                 logger.info("SIGHUP: log reopened")
             }
         }
-        thread.start()
     }
 }
