@@ -61,5 +61,6 @@ let package = Package(
             name: "LayerFSCoreTests",
             dependencies: ["LayerFSCore", "LayerFormat", .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(name: "LayerFUSETests", dependencies: ["LayerFUSE", "LayerFSCore", "LayerFormat", "CFuse"]),
     ]
 )

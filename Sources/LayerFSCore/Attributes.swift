@@ -20,9 +20,18 @@ public struct Attributes: Equatable, Sendable {
 }
 
 /// A name handed to the kernel with its node id and attributes (LOOKUP, READDIRPLUS).
+/// `generation` goes into the entry's generation field: with the node id it never names two
+/// contents within the mount's life (see `NodeTagging`).
 public struct Entry: Sendable {
     public var node: NodeID
+    public var generation: UInt64
     public var attributes: Attributes
+
+    public init(node: NodeID, generation: UInt64, attributes: Attributes) {
+        self.node = node
+        self.generation = generation
+        self.attributes = attributes
+    }
 }
 
 /// One directory entry. `entry` is nil where handing out attributes would force work the

@@ -13,17 +13,21 @@ public final class DimensionSlot: Sendable {
         case unloaded
         /// Neither file present: an empty directory, not an error.
         case empty
-        case loaded(ServedGeneration)
+        /// A generation is served (`State.served`).
+        case loaded
         /// Failed validation on first load: an empty directory carrying `user.error`.
         case failed(FormatError)
-        /// The directory is gone from the volume.
+        /// The directory is gone from the volume: every request on it answers ENOENT.
         case removed
     }
 
     struct State {
-        var phase: Phase = .unloaded
-        /// Older generations that the kernel still holds node ids into.
-        var retired: [ServedGeneration] = []
+        private(set) var phase: Phase = .unloaded
+        /// The generations the kernel may still name, with its lookup counts.
+        var held: HeldGenerations
+        /// Counts the dimension's comings back: its directory's node id carries it, so a
+        /// directory that came back is a new inode to the kernel, with nothing cached inside.
+        private(set) var incarnation: UInt64 = 0
         /// The files as they were when `phase` was decided.
         var signature: DimensionSignature?
         /// The last signature a reload failed on: not retried until the files change again.
@@ -31,17 +35,54 @@ public final class DimensionSlot: Sendable {
         /// Why the newest files are not served (shown as `user.error` beside a served
         /// generation, so a user can see why an update was not taken).
         var pendingError: FormatError?
-        var epoch: UInt16 = 0
+
+        init(tagging: NodeTagging, firstVersion: UInt64) {
+            held = HeldGenerations(tagging: tagging, firstVersion: firstVersion)
+        }
+
+        var served: ServedGeneration? { held.served }
+        var isRemoved: Bool { if case .removed = phase { true } else { false } }
+        var isUnloaded: Bool { if case .unloaded = phase { true } else { false } }
+
+        /// The directory's node id in this incarnation.
+        func directoryNode(slot: Int) -> NodeID { .dimension(slot: slot, tag: held.tagging.tag(incarnation)) }
+        var directoryGeneration: UInt64 { held.tagging.generation(incarnation) }
+
+        /// Whether `node` names this dimension's directory as it is now.
+        func isCurrentDirectory(_ node: NodeID) -> Bool { !isRemoved && node.tag == held.tagging.tag(incarnation) }
+
+        /// Enters a phase without a served generation; the one served until now is retired.
+        mutating func leave(to phase: Phase) {
+            held.retire()
+            self.phase = phase
+        }
+
+        mutating func markRemoved() { leave(to: .removed) }
+
+        /// A removed dimension's directory appeared again: a new incarnation, loaded on demand.
+        mutating func reappear() {
+            incarnation += 1
+            phase = .unloaded
+            signature = nil
+            rejected = nil
+            pendingError = nil
+        }
+
+        mutating func serve(_ generation: ServedGeneration, nextVersion: UInt64) {
+            held.install(generation, nextVersion: nextVersion)
+            phase = .loaded
+        }
     }
 
     public let slot: Int
     public let location: DimensionLocation
     public let inodeKey: UInt64
-    private let state = Mutex<State>(State())
+    private let state: Mutex<State>
 
-    init(slot: Int, location: DimensionLocation) {
+    init(slot: Int, location: DimensionLocation, tagging: NodeTagging, firstVersion: UInt64) {
         self.slot = slot
         self.location = location
+        state = Mutex(State(tagging: tagging, firstVersion: firstVersion))
         switch location.kind {
         case .consciousness(let id): inodeKey = InodeNumber.dimensionKey(consciousness: id)
         case .proto(let name): inodeKey = InodeNumber.dimensionKey(proto: name)
@@ -49,12 +90,12 @@ public final class DimensionSlot: Sendable {
     }
 
     /// Owner and mtime of the dimension directory, for when there is no region to take them from.
-    var directoryStatus: (uid: UInt32, gid: UInt32, mtime: Int64) { DimensionSlot.ownerAndTime(location.directory) }
+    var directoryStatus: (uid: UInt32, gid: UInt32, mtime: Int64)? { DimensionSlot.ownerAndTime(location.directory) }
 
-    /// Owner, group and mtime of a path (zeros when it cannot be stat'ed).
-    static func ownerAndTime(_ path: String) -> (uid: UInt32, gid: UInt32, mtime: Int64) {
+    /// Owner, group and mtime of a path (nil when it cannot be stat'ed).
+    static func ownerAndTime(_ path: String) -> (uid: UInt32, gid: UInt32, mtime: Int64)? {
         var st = stat()
-        guard stat(path, &st) == 0 else { return (0, 0, 0) }
+        guard stat(path, &st) == 0 else { return nil }
         return (st.st_uid, st.st_gid, Int64(st.st_mtim.tv_sec))
     }
 
@@ -62,77 +103,49 @@ public final class DimensionSlot: Sendable {
         try state.withLock(body)
     }
 
+    enum LoadOutcome {
+        case taken
+        /// The files are not one valid generation; the previous state is kept.
+        case rejected(FormatError)
+        /// Valid, but deferred: some changed layer has no free node id tag yet.
+        case deferred(layer: UInt32)
+        /// The directory itself is gone: nothing changes here; the watcher marks it removed.
+        case vanished
+    }
+
     /// Loads the files as they are now into `state` (first load, or a reload by refresh).
     /// A first load that fails marks the dimension failed; a reload that fails keeps the
     /// generation being served (the writer may be half way) and remembers why.
-    static func load(_ location: DimensionLocation, into state: inout State, maxRegionSize: UInt64?) -> FormatError? {
-        let signature = DimensionSignature.read(location)
-        let previous: ServedGeneration? = if case .loaded(let g) = state.phase { g } else { nil }
+    static func load(_ location: DimensionLocation, into state: inout State, maxRegionSize: UInt64?) -> LoadOutcome {
+        let pathSignature = DimensionSignature.read(location)
+        guard pathSignature.directory != nil else { return .vanished }
         do throws(FormatError) {
             guard let generation = try Generation.load(location, maxRegionSize: maxRegionSize) else {
-                if let previous { state.retire(previous) }
-                state.phase = .empty
-                state.signature = signature
+                state.leave(to: .empty)
+                state.signature = pathSignature
                 state.pendingError = nil
-                return nil
+                state.rejected = nil
+                return .taken
             }
-            state.epoch &+= 1
-            if state.epoch == 0 { state.epoch = 1 }
-            let served = ServedGeneration(generation, epoch: state.epoch, previous: previous, signature: signature)
-            if let previous {
-                // Unchanged layers move to the new generation with their lookup counts.
-                for i in served.table.records.indices {
-                    if let j = previous.position(of: .layer(slot: 0, epoch: served.table.records[i].epoch, id: served.table.records[i].id)) {
-                        served.lookups[i] = previous.lookups[j]
-                        previous.lookups[j] = 0
-                    }
-                }
-                state.retire(previous)
-            }
-            state.phase = .loaded(served)
+            var table = LayerTable(generation: generation)
+            let (result, next) = state.held.assignVersions(&table)
+            if case .noFreeTag(let layer) = result { return .deferred(layer: layer) }
+            // The identity of the files actually opened, not of what the paths named before.
+            let signature = DimensionSignature(directory: pathSignature.directory, generation: generation)
+            state.serve(ServedGeneration(generation, table: table, signature: signature), nextVersion: next)
             state.signature = signature
             state.pendingError = nil
             state.rejected = nil
-            return nil
+            return .taken
         } catch {
-            if previous == nil {
-                state.phase = .failed(error)
-                state.signature = signature
+            if state.served == nil {
+                state.leave(to: .failed(error))
+                state.signature = pathSignature
             } else {
-                state.rejected = signature
+                state.rejected = pathSignature
                 state.pendingError = error
             }
-            return error
+            return .rejected(error)
         }
-    }
-}
-
-extension DimensionSlot.State {
-    /// Keeps an old generation while the kernel holds node ids into it; drops it otherwise.
-    mutating func retire(_ generation: ServedGeneration) {
-        if generation.outstandingLookups > 0 { retired.append(generation) }
-    }
-
-    /// Counts one lookup of record `i` of `generation`. A listing may have started on a
-    /// generation that an update replaced meanwhile: keep that one retired so the node ids it
-    /// handed out stay resolvable until forgotten.
-    mutating func handOut(_ generation: ServedGeneration, _ i: Int) {
-        generation.lookups[i] &+= 1
-        if case .loaded(let current) = phase, current === generation { return }
-        if !retired.contains(where: { $0 === generation }) { retired.append(generation) }
-    }
-
-    /// Drops retired generations nothing points into any more.
-    mutating func releaseForgotten() {
-        retired.removeAll { $0.outstandingLookups == 0 }
-    }
-
-    /// The generation and record position a layer node id points into, current first.
-    func resolve(_ node: NodeID) -> (ServedGeneration, Int)? {
-        if case .loaded(let current) = phase, let i = current.position(of: node) { return (current, i) }
-        for old in retired.reversed() {
-            if let i = old.position(of: node) { return (old, i) }
-        }
-        return nil
     }
 }

@@ -32,19 +32,25 @@ extension FileSystem {
     func attributeValues(_ node: NodeID) throws(FSError) -> [(String, String)] {
         if node == .root || node == .protoDirectory { return [] }
         if node.isDimension {
-            let slot = try slot(node.slot)
+            let slot = try dimension(node)
             let id = String(slot.location.expectedID)
             // One snapshot, so the error shown belongs to the generation shown.
-            let (phase, pending) = withLoadedState(slot) { ($0.phase, $0.pendingError) }
+            let (phase, served, pending) = try withLoadedState(slot) { (state) throws(FSError) in
+                guard state.isCurrentDirectory(node) else { throw FSError.notFound }
+                return (state.phase, state.served, state.pendingError)
+            }
             switch phase {
-            case .loaded(let served):
+            case .removed:
+                throw .notFound
+            case .loaded:
+                guard let served else { throw .notFound }
                 var values = [("user.dimension_id", String(served.dimensionID)), ("user.dimension_name", served.name),
                               ("user.created_at", served.createdAt.rfc3339), ("user.updated_at", served.updatedAt.rfc3339),
                               ("user.layer_count", String(served.table.records.count)),
                               ("user.generation", served.regionChecksum.checksumString)]
                 if let pending { values.append(("user.error", "newest files not served: " + pending.description)) }
                 return values
-            case .empty, .unloaded, .removed:
+            case .empty, .unloaded:
                 return [("user.dimension_id", id), ("user.dimension_name", slot.location.defaultDimensionName), ("user.layer_count", "0")]
             case .failed(let error):
                 return [("user.dimension_id", id), ("user.error", error.description)]

@@ -17,6 +17,10 @@ public final class FileSystem: Sendable {
         public var cache = CachePolicy()
         /// Check each layer's SHA-256 (through pread) before serving its first byte.
         public var verifyReads = false
+        /// How node ids carry versions; tests narrow the tag to reach its wrap in a few updates.
+        public var nodeTagging = NodeTagging()
+        /// The first version a slot gives out; tests start near a tag wrap.
+        public var firstVersion: UInt64 = 1
 
         public init(base: String) { self.base = base }
     }
@@ -42,15 +46,17 @@ public final class FileSystem: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.volume = Volume(base: configuration.base)
+        let locations = volume.dimensions()
         directory.withLock { dir in
-            for location in volume.dimensions() { FileSystem.add(location, to: &dir) }
+            for location in locations { add(location, to: &dir) }
         }
     }
 
     @discardableResult
-    static func add(_ location: DimensionLocation, to dir: inout SlotDirectory) -> DimensionSlot? {
+    func add(_ location: DimensionLocation, to dir: inout SlotDirectory) -> DimensionSlot? {
         guard dir.slots.count < Int(UInt16.max) else { return nil }
-        let slot = DimensionSlot(slot: dir.slots.count + 1, location: location)
+        let slot = DimensionSlot(slot: dir.slots.count + 1, location: location,
+                                 tagging: configuration.nodeTagging, firstVersion: configuration.firstVersion)
         dir.slots.append(slot)
         if case .proto = location.kind { dir.protoByName[location.name] = slot.slot } else { dir.byName[location.name] = slot.slot }
         return slot
@@ -67,10 +73,19 @@ public final class FileSystem: Sendable {
         }
     }
 
+    /// The slot a dimension directory's node id names, if that directory is still there: a
+    /// node id of a removed dimension, or of an earlier incarnation, answers ENOENT.
+    func dimension(_ node: NodeID) throws(FSError) -> DimensionSlot {
+        guard node.isDimension else { throw node.isLayer ? .notDirectory : .notFound }
+        let slot = try slot(node.slot)
+        guard slot.withState({ $0.isCurrentDirectory(node) }) else { throw .notFound }
+        return slot
+    }
+
     func visibleSlots(proto: Bool) -> [DimensionSlot] {
         let all = directory.withLock { $0.slots }
         return all.filter { slot in
-            if case .removed = slot.withState({ $0.phase }) { return false }
+            if slot.withState({ $0.isRemoved }) { return false }
             if case .proto = slot.location.kind { return proto } else { return !proto }
         }.sorted { a, b in
             switch (a.location.kind, b.location.kind) {
@@ -88,9 +103,11 @@ public final class FileSystem: Sendable {
     func withLoadedState<R, E: Error>(_ slot: DimensionSlot,
                                       _ body: (inout sending DimensionSlot.State) throws(E) -> sending R) throws(E) -> sending R {
         try slot.withState { (state) throws(E) -> sending R in
-            if case .unloaded = state.phase {
-                if let error = DimensionSlot.load(slot.location, into: &state, maxRegionSize: configuration.maxRegionSize) {
-                    logger.error("dimension \(slot.location.displayPath) is not served: \(error.description)")
+            if state.isUnloaded {
+                switch DimensionSlot.load(slot.location, into: &state, maxRegionSize: configuration.maxRegionSize) {
+                case .taken, .vanished: break
+                case .rejected(let error): logger.error("dimension \(slot.location.displayPath) is not served: \(error.description)")
+                case .deferred(let layer): logger.warning("dimension \(slot.location.displayPath): load deferred, layer \(layer) has no free node id until older generations are forgotten")
                 }
                 // Parsing the index allocated far more than the compact table keeps: give the
                 // freed pages back, or a 100 000-layer dimension leaves tens of MB of RSS.
@@ -100,16 +117,14 @@ public final class FileSystem: Sendable {
         }
     }
 
-    /// The phase of a slot, loading the dimension on first access.
-    func phase(of slot: DimensionSlot) -> DimensionSlot.Phase {
-        withLoadedState(slot) { $0.phase }
-    }
-
-    /// The generation and record a layer node id points to: the current generation, or an
-    /// older one a reader still holds.
+    /// The generation and record a layer node id points to: the served generation, or an
+    /// older one the kernel still holds.
     func layer(_ node: NodeID) throws(FSError) -> (ServedGeneration, LayerRecord, Int) {
         guard node.isLayer else { throw .notFound }
-        guard let (generation, i) = withLoadedState(try slot(node.slot), { $0.resolve(node) }) else { throw .notFound }
+        let slot = try slot(node.slot)
+        guard let (generation, i) = slot.withState({ state -> (ServedGeneration, Int)? in
+            state.held.resolve(node).map { (state.held.generations[$0.generation].generation, $0.record) }
+        }) else { throw .notFound }
         return (generation, generation.table.records[i], i)
     }
 
@@ -119,24 +134,38 @@ public final class FileSystem: Sendable {
         let s = DimensionSlot.ownerAndTime(configuration.base)
         let subdirectories = visibleSlots(proto: false).count + (showsProto ? 1 : 0)
         return Attributes(inode: .root, kind: .directory, permissions: 0o555, links: UInt32(2 + subdirectories),
-                          size: 0, uid: s.uid, gid: s.gid, time: Timestamp(seconds: s.mtime))
+                          size: 0, uid: s?.uid ?? 0, gid: s?.gid ?? 0, time: Timestamp(seconds: s?.mtime ?? 0))
     }
 
     func protoAttributes() -> Attributes {
         let s = DimensionSlot.ownerAndTime(volume.protoDirectory)
         return Attributes(inode: .protoDirectory, kind: .directory, permissions: 0o555, links: UInt32(2 + visibleSlots(proto: true).count),
-                          size: 0, uid: s.uid, gid: s.gid, time: Timestamp(seconds: s.mtime))
+                          size: 0, uid: s?.uid ?? 0, gid: s?.gid ?? 0, time: Timestamp(seconds: s?.mtime ?? 0))
     }
 
-    func dimensionAttributes(_ slot: DimensionSlot) -> Attributes {
+    /// A dimension directory: owner and time of its served region, else of the directory
+    /// itself; ENOENT once it is gone.
+    func dimensionEntry(_ slot: DimensionSlot) throws(FSError) -> Entry {
         let inode = InodeNumber.dimension(key: slot.inodeKey)
-        if case .loaded(let served) = phase(of: slot) {
-            return Attributes(inode: inode, kind: .directory, permissions: 0o555, links: 2, size: 0,
-                              uid: served.uid, gid: served.gid, time: served.updatedAt)
+        let (node, generation, served) = try withLoadedState(slot) { (state) throws(FSError) -> (NodeID, UInt64, ServedGeneration?) in
+            if state.isRemoved { throw .notFound }
+            return (state.directoryNode(slot: slot.slot), state.directoryGeneration, state.served)
         }
-        let d = slot.directoryStatus
-        return Attributes(inode: inode, kind: .directory, permissions: 0o555, links: 2, size: 0,
-                          uid: d.uid, gid: d.gid, time: Timestamp(seconds: d.mtime))
+        if let served {
+            return Entry(node: node, generation: generation,
+                         attributes: Attributes(inode: inode, kind: .directory, permissions: 0o555, links: 2, size: 0,
+                                                uid: served.uid, gid: served.gid, time: served.updatedAt))
+        }
+        // The directory vanished and the watcher has not seen it yet: already gone.
+        guard let d = slot.directoryStatus else { throw .notFound }
+        return Entry(node: node, generation: generation,
+                     attributes: Attributes(inode: inode, kind: .directory, permissions: 0o555, links: 2, size: 0,
+                                            uid: d.uid, gid: d.gid, time: Timestamp(seconds: d.mtime)))
+    }
+
+    func layerEntry(_ slot: DimensionSlot, _ served: ServedGeneration, _ record: LayerRecord, _ tagging: NodeTagging) -> Entry {
+        Entry(node: .layer(slot: slot.slot, tag: tagging.tag(record.version), id: record.id),
+              generation: tagging.generation(record.version), attributes: layerAttributes(slot, served, record))
     }
 
     func layerAttributes(_ slot: DimensionSlot, _ served: ServedGeneration, _ record: LayerRecord) -> Attributes {
@@ -147,42 +176,36 @@ public final class FileSystem: Sendable {
     // MARK: - Operations
 
     /// LOOKUP: the node a name in a directory names. Every layer entry handed out counts as
-    /// one lookup until the kernel forgets it.
+    /// one lookup until the kernel forgets it, on the generation FORGET will find it in.
     public func lookup(parent: NodeID, name: String) throws(FSError) -> Entry {
         if parent == .root || parent == .protoDirectory {
             let isProto = parent == .protoDirectory
             if !isProto && name == "proto" {
                 guard showsProto else { throw .notFound }
-                return Entry(node: .protoDirectory, attributes: protoAttributes())
+                return Entry(node: .protoDirectory, generation: 0, attributes: protoAttributes())
             }
             guard let slot = directory.withLock({ $0.slot(named: name, proto: isProto) }) else { throw .notFound }
-            if case .removed = slot.withState({ $0.phase }) { throw .notFound }
-            return Entry(node: .dimension(slot: slot.slot), attributes: dimensionAttributes(slot))
+            return try dimensionEntry(slot)
         }
-        guard parent.isDimension else { throw parent.isLayer ? .notDirectory : .notFound }
-        let slot = try slot(parent.slot)
+        let slot = try dimension(parent)
         guard let id = PackInput.layerID(fromName: name), PackInput.fileName(forLayer: id) == name else { throw .notFound }
         return try withLoadedState(slot) { (state) throws(FSError) -> Entry in
-            guard case .loaded(let served) = state.phase, let i = served.table.position(of: id) else { throw .notFound }
-            served.lookups[i] &+= 1
-            let record = served.table.records[i]
-            return Entry(node: .layer(slot: slot.slot, epoch: record.epoch, id: record.id),
-                         attributes: layerAttributes(slot, served, record))
+            // The parent checked above may have gone since: answer as the directory is now.
+            guard state.isCurrentDirectory(parent), let served = state.served, let i = served.table.position(of: id) else { throw .notFound }
+            state.held.handOut(i)
+            return layerEntry(slot, served, served.table.records[i], state.held.tagging)
         }
     }
 
     /// FORGET: the kernel dropped `count` references to a node. When an old generation has
-    /// no references left, its mapping is released.
+    /// no references left, its mapping is released (O(1): each generation keeps its total).
     public func forget(_ node: NodeID, count: UInt64) {
         guard node.isLayer, let slot = try? slot(node.slot) else { return }
-        slot.withState { state in
-            guard let (generation, i) = state.resolve(node) else { return }
-            let current = generation.lookups[i]
-            if UInt64(current) < count {
-                logger.warning("FORGET of \(count) for \(node) which had \(current) lookups")
-            }
-            generation.lookups[i] = UInt32(UInt64(current) - min(UInt64(current), count))
-            if generation.lookups[i] == 0 && !state.retired.isEmpty { state.releaseForgotten() }
+        let had = slot.withState { $0.held.forget(node, count: count) }
+        if let had, had < count {
+            logger.warning("FORGET of \(count) for \(node) which had \(had) lookups")
+        } else if had == nil {
+            logger.warning("FORGET of \(count) for \(node), which no held generation has")
         }
     }
 
@@ -190,7 +213,7 @@ public final class FileSystem: Sendable {
     public func attributes(_ node: NodeID) throws(FSError) -> Attributes {
         if node == .root { return rootAttributes() }
         if node == .protoDirectory { return protoAttributes() }
-        if node.isDimension { return dimensionAttributes(try slot(node.slot)) }
+        if node.isDimension { return try dimensionEntry(try dimension(node)).attributes }
         let (served, record, _) = try layer(node)
         return layerAttributes(try slot(node.slot), served, record)
     }
@@ -198,58 +221,68 @@ public final class FileSystem: Sendable {
     /// READDIR / READDIRPLUS from position `offset` (0 = start). `emit` gets each entry and
     /// the offset of the next one; it returns false when the reply buffer is full, and that
     /// entry is not counted as handed out.
+    ///
+    /// In a dimension, offsets are layer ids + 2 (after ".", ".."), not positions: a listing
+    /// that spans an update resumes after the last id it showed, skipping and repeating none of
+    /// the layers present in both generations. Each call lists the generation served when it
+    /// runs, under the slot's lock, and counts its entries there.
     public func readDirectory(_ node: NodeID, from offset: Int, plus: Bool,
                               _ emit: (DirectoryEntry, Int) -> Bool) throws(FSError) {
-        var position = offset
-        let parentInode: InodeNumber
         if node == .root || node == .protoDirectory {
-            parentInode = .root
-        } else if node.isDimension {
-            if case .proto = try slot(node.slot).location.kind { parentInode = .protoDirectory } else { parentInode = .root }
-        } else {
-            throw .notDirectory
+            try readRootDirectory(node, from: offset, plus: plus, emit)
+            return
         }
-        let selfInode = try attributes(node).inode
-        // "." and ".." first; their attributes are the kernel's business, not handed out.
-        for (name, inode) in [(".", selfInode), ("..", parentInode)].dropFirst(min(position, 2)) {
+        let slot = try dimension(node)
+        let parentInode: InodeNumber = if case .proto = slot.location.kind { .protoDirectory } else { .root }
+        let selfInode = InodeNumber.dimension(key: slot.inodeKey)
+        try withLoadedState(slot) { (state) throws(FSError) in
+            guard state.isCurrentDirectory(node) else { throw .notFound }
+            // "." and ".." first; their attributes are the kernel's business, not handed out.
+            for (position, (name, inode)) in [(".", selfInode), ("..", parentInode)].enumerated() where position >= offset {
+                if !emit(DirectoryEntry(name: name, inode: inode, kind: .directory, entry: nil), position + 1) { return }
+            }
+            guard let served = state.served else { return }
+            let records = served.table.records
+            let tagging = state.held.tagging
+            let after = UInt64(max(offset, 2) - 2)
+            guard after < UInt64(UInt32.max) else { return }
+            // Indexing, not dropFirst: a 10 000-entry listing arrives in hundreds of calls.
+            for i in served.table.firstPosition(atLeast: UInt32(after) + 1)..<records.count {
+                let record = records[i]
+                let entry = layerEntry(slot, served, record, tagging)
+                let item = DirectoryEntry(name: PackInput.fileName(forLayer: record.id), inode: entry.attributes.inode, kind: .file,
+                                          entry: plus ? entry : nil)
+                if !emit(item, Int(record.id) + 2) { return }
+                if plus { state.held.handOut(i) }
+            }
+        }
+    }
+
+    /// The root or proto directory: the dimensions (and proto/), by position.
+    func readRootDirectory(_ node: NodeID, from offset: Int, plus: Bool, _ emit: (DirectoryEntry, Int) -> Bool) throws(FSError) {
+        var position = offset
+        let selfInode: InodeNumber = node == .root ? .root : .protoDirectory
+        for (name, inode) in [(".", selfInode), ("..", InodeNumber.root)].dropFirst(min(position, 2)) {
             position += 1
             if !emit(DirectoryEntry(name: name, inode: inode, kind: .directory, entry: nil), position) { return }
         }
-        let first = position - 2
-        if node == .root || node == .protoDirectory {
-            var children: [(String, DimensionSlot?)] = visibleSlots(proto: node == .protoDirectory).map { ($0.location.name, $0) }
-            if node == .root && showsProto { children.append(("proto", nil)) }
-            for (name, slot) in children.dropFirst(first) {
-                position += 1
-                let entry: DirectoryEntry
-                if let slot {
-                    let inode = InodeNumber.dimension(key: slot.inodeKey)
-                    // A loaded dimension comes with attributes; an unloaded one does not, so
-                    // that listing the root never loads every index.
-                    let loaded: Bool = if case .unloaded = slot.withState({ $0.phase }) { false } else { true }
-                    entry = DirectoryEntry(name: name, inode: inode, kind: .directory,
-                                           entry: plus && loaded ? Entry(node: .dimension(slot: slot.slot), attributes: dimensionAttributes(slot)) : nil)
-                } else {
-                    entry = DirectoryEntry(name: name, inode: .protoDirectory, kind: .directory,
-                                           entry: plus ? Entry(node: .protoDirectory, attributes: protoAttributes()) : nil)
-                }
-                if !emit(entry, position) { return }
-            }
-            return
-        }
-        let slot = try slot(node.slot)
-        guard case .loaded(let served) = phase(of: slot) else { return }
-        let records = served.table.records
-        guard first < records.count else { return }
-        // Indexing, not dropFirst: a 10 000-entry listing arrives in hundreds of calls.
-        for i in first..<records.count {
-            let record = records[i]
+        var children: [(String, DimensionSlot?)] = visibleSlots(proto: node == .protoDirectory).map { ($0.location.name, $0) }
+        if node == .root && showsProto { children.append(("proto", nil)) }
+        for (name, slot) in children.dropFirst(max(0, position - 2)) {
             position += 1
-            let attributes = layerAttributes(slot, served, record)
-            let entry = DirectoryEntry(name: PackInput.fileName(forLayer: record.id), inode: attributes.inode, kind: .file,
-                                       entry: plus ? Entry(node: .layer(slot: slot.slot, epoch: record.epoch, id: record.id), attributes: attributes) : nil)
+            let entry: DirectoryEntry
+            if let slot {
+                // A loaded dimension comes with attributes; an unloaded one does not, so that
+                // listing the root never loads every index. Directories are not counted (their
+                // node ids are never reused for other content), so a listing may hand them out.
+                let loaded = !slot.withState { $0.isUnloaded }
+                let handed = plus && loaded ? try? dimensionEntry(slot) : nil
+                entry = DirectoryEntry(name: name, inode: InodeNumber.dimension(key: slot.inodeKey), kind: .directory, entry: handed)
+            } else {
+                entry = DirectoryEntry(name: name, inode: .protoDirectory, kind: .directory,
+                                       entry: plus ? Entry(node: .protoDirectory, generation: 0, attributes: protoAttributes()) : nil)
+            }
             if !emit(entry, position) { return }
-            if plus { slot.withState { $0.handOut(served, i) } }
         }
     }
 
@@ -300,12 +333,12 @@ public final class FileSystem: Sendable {
         var bytes: UInt64 = 0
         var files: UInt64 = 2
         for slot in directory.withLock({ $0.slots }) {
-            let phase = slot.withState { $0.phase }
-            if case .removed = phase { continue }
+            let (removed, served) = slot.withState { ($0.isRemoved, $0.served) }
+            if removed { continue }
             files += 1
             var st = stat()
             if stat(slot.location.regionPath, &st) == 0 { bytes += UInt64(st.st_size) }
-            if case .loaded(let served) = phase { files += UInt64(served.table.records.count) }
+            if let served { files += UInt64(served.table.records.count) }
         }
         return Statistics(blocks: (bytes + 4095) / 4096, files: files)
     }

@@ -1,16 +1,17 @@
 import LayerFormat
 
-/// One layer as the mount keeps it: plain values, no references, 80 bytes. An object per
+/// One layer as the mount keeps it: plain values, no references, 88 bytes. An object per
 /// layer with a String checksum and [String] keywords costs ~300 bytes; a mount of millions
 /// of layers keeps this instead.
 public struct LayerRecord: Sendable {
     public var id: UInt32
-    /// The dimension's epoch when this layer's content last changed (part of its node id).
-    public var epoch: UInt16
     /// `user.keywords`, already escaped and joined, at keywordStart..<+keywordLength in the
     /// table's shared buffer.
     public var keywordStart: UInt32
     public var keywordLength: UInt32
+    /// The dimension's version counter value this content was given when it first appeared in
+    /// the mount (its node id's tag and entry generation, see `NodeTagging`).
+    public var version: UInt64
     public var offset: UInt64
     public var size: UInt64
     public var updatedAt: Int64
@@ -24,7 +25,8 @@ public struct LayerTable: Sendable {
     /// Every layer's escaped keyword list, back to back.
     public private(set) var keywordBytes: [UInt8]
 
-    public init(generation: Generation, epoch: UInt16) {
+    /// Versions are 0 until the slot assigns them (`HeldGenerations.install`).
+    public init(generation: Generation) {
         var records: [LayerRecord] = []
         records.reserveCapacity(generation.layers.count)
         var keywords: [UInt8] = []
@@ -32,8 +34,8 @@ public struct LayerTable: Sendable {
             let start = keywords.count
             Keywords.append(layer.keywords, to: &keywords)
             records.append(LayerRecord(
-                id: layer.id, epoch: epoch,
-                keywordStart: UInt32(truncatingIfNeeded: start), keywordLength: UInt32(truncatingIfNeeded: keywords.count - start),
+                id: layer.id,
+                keywordStart: UInt32(truncatingIfNeeded: start), keywordLength: UInt32(truncatingIfNeeded: keywords.count - start), version: 0,
                 offset: layer.offset, size: layer.size, updatedAt: generation.updatedAt(of: layer).seconds,
                 frequency: layer.frequency, checksum: layer.checksum))
         }
@@ -41,26 +43,29 @@ public struct LayerTable: Sendable {
         self.keywordBytes = keywords
     }
 
-    /// Layers whose content and attributes (checksum, size, mtime) are unchanged since
-    /// `previous` keep the epoch they had there, so they keep their node id and the kernel
-    /// keeps their cached pages. Any other change gets a new node id: the kernel's cached
-    /// attributes of a file that may be open are never invalidated in place.
-    mutating func keepEpochs(of previous: LayerTable) {
-        for i in records.indices {
-            if let j = previous.position(of: records[i].id), previous.records[j].checksum == records[i].checksum,
-               previous.records[j].size == records[i].size, previous.records[j].updatedAt == records[i].updatedAt {
-                records[i].epoch = previous.records[j].epoch
-            }
-        }
+    /// Whether `other` shows the same file as `records[i]`: same bytes (checksum, size) and
+    /// mtime. Only then may it keep its node id (and the kernel its cached pages and
+    /// attributes); a file that may be open is never changed under the same node id.
+    func sameContent(_ i: Int, as other: LayerRecord) -> Bool {
+        let r = records[i]
+        return r.checksum == other.checksum && r.size == other.size && r.updatedAt == other.updatedAt
     }
 
-    /// The position of layer `id`, by binary search.
-    public func position(of id: UInt32) -> Int? {
+    mutating func setVersion(_ i: Int, _ version: UInt64) { records[i].version = version }
+
+    /// The first position whose id is at least `id` (records.count when none).
+    public func firstPosition(atLeast id: UInt32) -> Int {
         var low = 0, high = records.count
         while low < high {
             let mid = (low + high) / 2
             if records[mid].id < id { low = mid + 1 } else { high = mid }
         }
+        return low
+    }
+
+    /// The position of layer `id`, by binary search.
+    public func position(of id: UInt32) -> Int? {
+        let low = firstPosition(atLeast: id)
         return low < records.count && records[low].id == id ? low : nil
     }
 

@@ -35,16 +35,15 @@ extension FileSystem {
             let parent: NodeID = isProto ? .protoDirectory : .root
             if let slot = directory.withLock({ $0.slot(named: location.name, proto: isProto) }) {
                 let reappeared = slot.withState { state -> Bool in
-                    guard case .removed = state.phase else { return false }
-                    state.phase = .unloaded
-                    state.signature = nil
+                    guard state.isRemoved else { return false }
+                    state.reappear()
                     return true
                 }
                 if reappeared {
                     logger.info("dimension \(location.displayPath) appeared again")
-                    out += [.entry(parent: parent, name: location.name), .directory(parent), .directory(.dimension(slot: slot.slot))]
+                    out += [.entry(parent: parent, name: location.name), .directory(parent)]
                 }
-            } else if directory.withLock({ FileSystem.add(location, to: &$0) }) != nil {
+            } else if directory.withLock({ add(location, to: &$0) }) != nil {
                 logger.info("dimension \(location.displayPath) appeared")
                 out += [.entry(parent: parent, name: location.name), .directory(parent)]
             }
@@ -52,19 +51,15 @@ extension FileSystem {
         for slot in directory.withLock({ $0.slots }) {
             let isProto: Bool = if case .proto = slot.location.kind { true } else { false }
             guard !presentPaths.contains(slot.location.displayPath) else { continue }
-            let names = slot.withState { state -> [String]? in
-                if case .removed = state.phase { return nil }
-                var names: [String] = []
-                if case .loaded(let served) = state.phase {
-                    names = served.table.records.map { PackInput.fileName(forLayer: $0.id) }
-                    state.retire(served)
-                }
-                state.phase = .removed
-                return names
+            let gone = slot.withState { state -> (NodeID, [String])? in
+                if state.isRemoved { return nil }
+                let names = state.served.map { $0.table.records.map { PackInput.fileName(forLayer: $0.id) } } ?? []
+                let node = state.directoryNode(slot: slot.slot)
+                state.markRemoved()
+                return (node, names)
             }
-            guard let names else { continue }
+            guard let (node, names) = gone else { continue }
             logger.info("dimension \(slot.location.displayPath) went away")
-            let node = NodeID.dimension(slot: slot.slot)
             out += [.entry(parent: isProto ? .protoDirectory : .root, name: slot.location.name), .directory(isProto ? .protoDirectory : .root)]
             out += names.map { .entry(parent: node, name: $0) } + [.directory(node)]
         }
@@ -74,56 +69,76 @@ extension FileSystem {
 
     /// A new generation of one dimension, if its files changed and form one.
     func refresh(_ slot: DimensionSlot) -> [Invalidation] {
-        let node = NodeID.dimension(slot: slot.slot)
         let signature = DimensionSignature.read(slot.location)
-        struct Change { var before: [UInt32: UInt16]; var after: [UInt32: UInt16]; var error: FormatError?; var broken = false }
-        let change: Change? = slot.withState { state -> Change? in
+        enum Change {
+            case none
+            case broken
+            case rejected(FormatError)
+            case deferred(UInt32)
+            case taken(before: ServedGeneration?, after: ServedGeneration?)
+        }
+        let (change, node): (Change, NodeID) = slot.withState { state in
+            let node = state.directoryNode(slot: slot.slot)
             switch state.phase {
-            case .unloaded, .removed: return nil
+            case .unloaded, .removed: return (.none, node)
             default: break
             }
-            defer { state.releaseForgotten() }
-            guard signature != state.signature, signature != state.rejected else { return nil }
-            if case .loaded(let served) = state.phase, let old = state.signature, signature.regionModifiedInPlace(comparedTo: old) {
+            guard signature != state.signature, signature != state.rejected else { return (.none, node) }
+            if let served = state.served, let old = state.signature, signature.regionModifiedInPlace(comparedTo: old) {
                 // Same file, new bytes: a writer broke the rules. Nothing in it can be
                 // trusted until a new file (a new generation) appears.
-                guard !served.isBroken else { return nil }
+                guard !served.isBroken else { return (.none, node) }
                 served.markBroken()
                 state.rejected = signature
-                return Change(before: [:], after: [:], broken: true)
+                return (.broken, node)
             }
-            let before = FileSystem.epochs(state.phase)
-            let error = DimensionSlot.load(slot.location, into: &state, maxRegionSize: configuration.maxRegionSize)
+            let before = state.served
+            let outcome = DimensionSlot.load(slot.location, into: &state, maxRegionSize: configuration.maxRegionSize)
             malloc_trim(0)
-            return Change(before: before, after: FileSystem.epochs(state.phase), error: error)
+            switch outcome {
+            case .taken: return (.taken(before: before, after: state.served), node)
+            case .rejected(let error): return (.rejected(error), node)
+            case .deferred(let layer): return (.deferred(layer), node)
+            case .vanished: return (.none, node)
+            }
         }
-        guard let change else { return [] }
-        if change.broken {
+        switch change {
+        case .none:
+            return []
+        case .broken:
             logger.error("\(slot.location.displayPath)/region.mmap was modified in place: reads of it answer EIO until a new generation is written")
             return []
-        }
-        if let error = change.error {
+        case .rejected(let error):
             logger.warning("\(slot.location.displayPath): update not taken (still serving the previous state): \(error.description)")
             return [.directory(node)]
+        case .deferred(let layer):
+            logger.warning("\(slot.location.displayPath): update deferred: layer \(layer) has no free node id until older generations are forgotten")
+            return []
+        case .taken(let before, let after):
+            let names = FileSystem.changedNames(before?.table, after?.table)
+            if let after {
+                logger.info("\(slot.location.displayPath): serving \(after.regionChecksum.checksumString), \(names.count) names changed")
+            }
+            return names.map { .entry(parent: node, name: PackInput.fileName(forLayer: $0)) } + [.directory(node)]
         }
-        var out: [Invalidation] = []
-        for (id, epoch) in change.before where change.after[id] != epoch {
-            out.append(.entry(parent: node, name: PackInput.fileName(forLayer: id)))
-        }
-        for (id, _) in change.after where change.before[id] == nil {
-            out.append(.entry(parent: node, name: PackInput.fileName(forLayer: id)))
-        }
-        if case .loaded(let served) = slot.withState({ $0.phase }) {
-            logger.info("\(slot.location.displayPath): serving generation \(served.epoch) (\(served.regionChecksum.checksumString)), \(out.count) names changed")
-        }
-        return out + [.directory(node)]
     }
 
-    static func epochs(_ phase: DimensionSlot.Phase) -> [UInt32: UInt16] {
-        guard case .loaded(let served) = phase else { return [:] }
-        var out: [UInt32: UInt16] = [:]
-        out.reserveCapacity(served.table.records.count)
-        for r in served.table.records { out[r.id] = r.epoch }
+    /// Layer ids whose node id differs between two tables (changed, added or removed), by one
+    /// merge walk over both (sorted by id).
+    static func changedNames(_ before: LayerTable?, _ after: LayerTable?) -> [UInt32] {
+        let old = before?.records ?? [], new = after?.records ?? []
+        var out: [UInt32] = []
+        var i = 0, j = 0
+        while i < old.count || j < new.count {
+            if j == new.count || (i < old.count && old[i].id < new[j].id) {
+                out.append(old[i].id); i += 1
+            } else if i == old.count || new[j].id < old[i].id {
+                out.append(new[j].id); j += 1
+            } else {
+                if old[i].version != new[j].version { out.append(new[j].id) }
+                i += 1; j += 1
+            }
+        }
         return out
     }
 }

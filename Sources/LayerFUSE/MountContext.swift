@@ -2,6 +2,7 @@ import CFuse
 import Glibc
 import LayerFSCore
 import Logging
+import Synchronization
 
 /// What the C callbacks reach through `fuse_req_userdata`: the filesystem core, the cache
 /// policy, the logger, and the hook that reports "ready" once the kernel's INIT is answered.
@@ -14,6 +15,9 @@ public final class MountContext: @unchecked Sendable {
     /// Largest read request, in bytes (the kernel's max_pages follows max_write).
     let maxRequest: UInt32
     let onReady: @Sendable () -> Void
+    /// Whether the kernel offered FUSE_CAP_NO_OPEN_SUPPORT (set once, in INIT, before any
+    /// OPEN can arrive). Without it an ENOSYS answer to OPEN fails the open.
+    private let noOpenOffered = Atomic<Bool>(false)
 
     public init(fs: FileSystem, logger: Logger, debug: Bool, maxRequest: UInt32 = 1 << 20, onReady: @escaping @Sendable () -> Void) {
         self.fs = fs
@@ -23,6 +27,9 @@ public final class MountContext: @unchecked Sendable {
         self.maxRequest = maxRequest
         self.onReady = onReady
     }
+
+    /// Answer OPEN with ENOSYS (no-open): asked for by the cache policy and offered by the kernel.
+    var answersNoOpen: Bool { cache.noOpen && noOpenOffered.load(ordering: .acquiring) }
 
     func trace(_ op: String, _ ino: UInt64, _ detail: @autoclosure () -> String = "") {
         guard debug else { return }
@@ -47,6 +54,7 @@ public final class MountContext: @unchecked Sendable {
         // Reads come from a mapping: splice only adds a pipe copy.
         want &= ~UInt32(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE)
         want &= ~UInt32(FUSE_CAP_WRITEBACK_CACHE)
+        noOpenOffered.store(capable & UInt32(FUSE_CAP_NO_OPEN_SUPPORT) != 0, ordering: .releasing)
         conn.pointee.want = want
         conn.pointee.max_write = maxRequest
         conn.pointee.max_readahead = maxRequest
@@ -56,34 +64,12 @@ public final class MountContext: @unchecked Sendable {
 
     func readDirectory(_ req: fuse_req_t?, _ ino: fuse_ino_t, size: Int, offset: off_t, plus: Bool) {
         trace(plus ? "READDIRPLUS" : "READDIR", ino, "offset=\(offset)")
-        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: size)
-        defer { buffer.deallocate() }
-        var used = 0
+        var reply = DirectoryReply(capacity: size, plus: plus, cache: cache)
         do throws(FSError) {
             try fs.readDirectory(NodeID(rawValue: ino), from: Int(max(0, offset)), plus: plus) { item, next in
-                var needed: Int
-                if plus {
-                    var e: fuse_entry_param
-                    if let entry = item.entry {
-                        e = Reply.entryParameters(entry, cache)
-                    } else {
-                        // Node id 0: the kernel lists the name without instantiating it.
-                        e = fuse_entry_param()
-                        e.attr.st_ino = UInt(truncatingIfNeeded: item.inode.rawValue)
-                        e.attr.st_mode = item.kind == .file ? S_IFREG : S_IFDIR
-                    }
-                    needed = fuse_add_direntry_plus(req, buffer + used, size - used, item.name, &e, off_t(next))
-                } else {
-                    var st = Glibc.stat()
-                    st.st_ino = UInt(truncatingIfNeeded: item.inode.rawValue)
-                    st.st_mode = item.kind == .file ? S_IFREG : S_IFDIR
-                    needed = fuse_add_direntry(req, buffer + used, size - used, item.name, &st, off_t(next))
-                }
-                if needed > size - used { return false }
-                used += needed
-                return true
+                reply.add(item, next: next)
             }
-            fuse_reply_buf(req, buffer, used)
+            reply.withBytes { _ = fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
         } catch {
             Reply.error(req, error)
         }

@@ -65,7 +65,7 @@ enum Operations {
             ctx.trace("OPEN", ino, "flags=\(String(flags, radix: 8))")
             do throws(FSError) {
                 try ctx.fs.open(NodeID(rawValue: ino), flags: flags)
-                if ctx.cache.noOpen {
+                if ctx.answersNoOpen {
                     // Turns OPEN and RELEASE off for the whole connection (see CachePolicy).
                     fuse_reply_err(req, ENOSYS)
                     return
@@ -115,14 +115,7 @@ enum Operations {
         ops.statfs = { req, _ in
             let ctx = Operations.context(req)
             ctx.trace("STATFS", 1)
-            let s = ctx.fs.statistics()
-            var st = statvfs()
-            st.f_bsize = UInt(s.blockSize)
-            st.f_frsize = UInt(s.blockSize)
-            st.f_blocks = fsblkcnt_t(s.blocks)
-            st.f_files = fsfilcnt_t(s.files)
-            st.f_namemax = UInt(s.nameMax)
-            st.f_flag = UInt(ST_RDONLY)
+            var st = Reply.fileSystemStatus(ctx.fs.statistics())
             fuse_reply_statfs(req, &st)
         }
         ops.getxattr = { req, ino, name, size in

@@ -29,7 +29,7 @@ enum Reply {
     static func entryParameters(_ entry: Entry, _ cache: CachePolicy) -> fuse_entry_param {
         var e = fuse_entry_param()
         e.ino = entry.node.rawValue
-        e.generation = 0
+        e.generation = entry.generation
         e.attr = stat(entry.attributes)
         e.attr_timeout = cache.attributeTimeout
         e.entry_timeout = cache.entryTimeout
@@ -54,14 +54,40 @@ enum Reply {
         fuse_reply_attr(req, &st, cache.attributeTimeout)
     }
 
-    /// GETXATTR / LISTXATTR: size 0 asks for the length; a smaller buffer is ERANGE.
+    /// What GETXATTR / LISTXATTR answer for a value of `count` bytes and a caller's buffer of
+    /// `size`: size 0 asks for the length; a smaller buffer is ERANGE; a value the kernel
+    /// cannot pass (over XATTR_SIZE_MAX) is E2BIG, as the kernel itself would say.
+    enum ExtendedAttributeAnswer: Equatable {
+        case length(Int)
+        case value
+        case error(Int32)
+    }
+
+    static let extendedAttributeSizeMax = 65_536
+
+    static func extendedAttributeAnswer(count: Int, size: Int) -> ExtendedAttributeAnswer {
+        if count > extendedAttributeSizeMax { return .error(E2BIG) }
+        if size == 0 { return .length(count) }
+        return count > size ? .error(ERANGE) : .value
+    }
+
     static func extendedAttribute(_ req: fuse_req_t?, _ value: [UInt8], size: Int) {
-        if size == 0 {
-            fuse_reply_xattr(req, value.count)
-        } else if value.count > size {
-            fuse_reply_err(req, ERANGE)
-        } else {
-            value.withUnsafeBytes { _ = fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
+        switch extendedAttributeAnswer(count: value.count, size: size) {
+        case .length(let n): fuse_reply_xattr(req, n)
+        case .error(let e): fuse_reply_err(req, e)
+        case .value: value.withUnsafeBytes { _ = fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
         }
+    }
+
+    /// STATFS: the volume's size and layer count, read-only, nothing free.
+    static func fileSystemStatus(_ s: Statistics) -> statvfs {
+        var st = statvfs()
+        st.f_bsize = UInt(s.blockSize)
+        st.f_frsize = UInt(s.blockSize)
+        st.f_blocks = fsblkcnt_t(s.blocks)
+        st.f_files = fsfilcnt_t(s.files)
+        st.f_namemax = UInt(s.nameMax)
+        st.f_flag = UInt(ST_RDONLY)
+        return st
     }
 }
