@@ -7,7 +7,7 @@ MNT ?= mountpoint
 RELEASE := .build/release/layerfs
 SWIFT_FLAGS ?=
 
-.PHONY: all deps build release run test fuzz init-mmap test-mmap mmap-info bench bench-format install uninstall clean
+.PHONY: all deps build release run test model fuzz init-mmap test-mmap mmap-info bench bench-format install uninstall clean
 
 all: release
 
@@ -49,6 +49,11 @@ bench: release
 	scripts/bench.sh $(RELEASE)
 	scripts/bench-format.sh $(RELEASE)
 	scripts/bench-live.sh $(RELEASE)
+
+# The lifetime model's long run (make test runs 10 000 sequences): SEQUENCES=N SEED=first.
+model: deps
+	LAYERFS_MODEL_SEQUENCES=$(or $(SEQUENCES),200000) LAYERFS_MODEL_FIRST_SEED=$(or $(SEED),1) \
+		swift test $(SWIFT_FLAGS) --filter LifetimeModelTests
 
 fuzz:
 	scripts/fuzz.sh $(or $(RUNS),1000000)
