@@ -112,8 +112,34 @@ rm -rf "$v"/consciousness/.D01.pack-*
 # ---- a dimension that appears, and one that goes away, without remount
 "$layerfs" pack --dimension 20 "$work/in" "$v/consciousness/D20" >/dev/null; sleep 1
 expect "new dimension appears" grep -q "generation 800" "$m/D20/layer-001"
+# A process inside it: its cwd's directory answers ENOENT once it is gone (no empty
+# directory owned by root dated 1970), and a name looked up in vain before is found once the
+# dimension comes back with it (no negative entry survives the return).
+expect_fail "lookup of a layer not there yet" "No such file" cat "$m/D20/layer-017"
+python3 - "$m/D20" "$v/consciousness/D20" "$work/inside.txt" <<'PY' &
+import os, sys, time
+os.chdir(sys.argv[1])
+while os.path.exists(sys.argv[2]): time.sleep(0.05)
+time.sleep(1.5)
+out = []
+for name, call in [("stat", lambda: os.stat(".")), ("listdir", lambda: os.listdir(".")),
+                   ("getxattr", lambda: os.getxattr(".", "user.layer_count"))]:
+    try:
+        call(); out.append(name + "=ok")
+    except OSError as e:
+        out.append(name + "=" + (os.strerror(e.errno)))
+open(sys.argv[3], "w").write(" ".join(out) + "\n")
+PY
+inside=$!
+sleep 0.5
 rm -rf "$v/consciousness/D20"; sleep 1
 expect_fail "removed dimension disappears" "No such file" ls "$m/D20"
+wait $inside
+expect_eq "removed dimension: stat, listdir, getxattr of its open directory answer ENOENT" \
+    "stat=No such file or directory listdir=No such file or directory getxattr=No such file or directory" "$(cat "$work/inside.txt")"
+cp -r "$work/in" "$work/in17"; cp "$work/in/layer-001" "$work/in17/layer-017"
+"$layerfs" pack --dimension 20 "$work/in17" "$v/consciousness/D20" >/dev/null; sleep 1
+expect "dimension back: a layer looked up in vain before is found" grep -q "generation 800" "$m/D20/layer-017"
 
 expect "daemon alive at the end" daemon_alive
 expect "unmount" "$layerfs" unmount "$m"
