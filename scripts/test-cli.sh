@@ -6,7 +6,7 @@ layerfs=$(realpath "$1")
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/Tests/shell/lib.sh"
 work=$(mktemp -d /tmp/layerfs-cli-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" "${shm:-}"' EXIT
 v=$work/vol
 
 expect "--version" "$layerfs" --version
@@ -40,6 +40,32 @@ expect "keywords from xattr" grep -q '"keywords": \["a,b", "c"\]' "$v/consciousn
 expect "frequency from xattr" grep -q '"frequency": 2.5' "$v/consciousness/D15/index.json"
 expect "updated_at from mtime" grep -q '"updated_at": "2024-01-02T03:04:05Z"' "$v/consciousness/D15/index.json"
 expect "verify after packs" "$layerfs" verify "$v"
+
+# Spec rule 7: keywords joined as user.keywords are at most 65 536 bytes.
+set_keywords() { # INDEX KEYWORD: layer 1's keywords become [KEYWORD]
+    python3 -c 'import json, sys; p = sys.argv[1]; i = json.load(open(p)); i["layers"][0]["keywords"] = [sys.argv[2]]; json.dump(i, open(p, "w"))' "$1" "$2"
+}
+set_keywords "$v/consciousness/D15/index.json" "$(printf 'a%.0s' {1..65534})\\"
+expect "verify accepts keywords of 65536 bytes" "$layerfs" verify "$v/consciousness/D15"
+set_keywords "$v/consciousness/D15/index.json" "$(printf 'a%.0s' {1..65535})\\"
+expect_fail "verify refuses keywords of 65537 bytes" \
+    "consciousness/D15/index.json: layer 1: layers\[0\]\.keywords: joined as user.keywords they are 65537 bytes" "$layerfs" verify "$v"
+cp "$work/i1" "$v/consciousness/D15/index.json"
+# pack reads keywords from a 64 KiB attribute: only tmpfs-like filesystems store one.
+shm=$(mktemp -d /dev/shm/layerfs-cli-XXXXXX 2>/dev/null) || shm=""
+if [ -n "$shm" ] && printf 'x\n' > "$shm/layer-001" \
+    && setfattr -n user.keywords -v "$(printf 'a%.0s' {1..65536})" "$shm/layer-001" 2>/dev/null; then
+    expect "pack accepts a 65536-byte user.keywords" "$layerfs" pack --dimension 16 "$shm" "$v/consciousness/D16"
+    # A trailing lone backslash is kept as a literal one, escaped on the way out: 65537 bytes.
+    setfattr -n user.keywords -v "$(printf 'a%.0s' {1..65535})\\" "$shm/layer-001"
+    expect_fail "pack refuses keywords that join to 65537 bytes" "$shm/layer-001: user\.keywords: joined as user.keywords they are 65537 bytes" \
+        "$layerfs" pack --dimension 16 "$shm" "$v/consciousness/D16"
+    expect "refused pack left D16 as it was" "$layerfs" verify "$v/consciousness/D16"
+    rm -rf "$shm" "$v/consciousness/D16"
+else
+    [ -n "$shm" ] && rm -rf "$shm"
+    skip "pack and 64 KiB user.keywords" "no filesystem here stores a 64 KiB attribute value"
+fi
 expect_fail "pack needs exactly one kind" "exactly one" "$layerfs" pack "$in" "$v/consciousness/D16"
 expect_fail "pack refuses a mismatched directory name" "dimension 15" "$layerfs" pack --dimension 16 "$in" "$v/consciousness/D15"
 expect_fail "pack refuses over MMAP_MAX_SIZE" "over the maximum" env MMAP_MAX_SIZE=4096 "$layerfs" pack --dimension 16 "$in" "$v/consciousness/D16"

@@ -71,6 +71,11 @@ public enum PackInput {
                 frequency = f
             }
             let keywords = SystemCalls.getXattr(path, "user.keywords").map(Keywords.split) ?? []
+            // The attribute itself fits the kernel's limit, but a trailing lone `\` comes back
+            // escaped, one byte longer.
+            if let problem = Keywords.limitProblem(keywords) {
+                throw FormatError(.invalidValue, file: path, field: "user.keywords", problem)
+            }
             var claimed: Digest256?
             if let text = SystemCalls.getXattr(path, "user.checksum") {
                 guard let d = Digest256(checksumString: text) else {
