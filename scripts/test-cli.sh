@@ -72,6 +72,7 @@ expect_fail "pack refuses over MMAP_MAX_SIZE" "over the maximum" env MMAP_MAX_SI
 setfattr -n user.checksum -v "sha256:$(printf '0%.0s' {1..64})" "$in/layer-002"
 expect_fail "pack refuses a wrong user.checksum" "layer-002.*user.checksum" "$layerfs" pack --dimension 16 "$in" "$v/consciousness/D16"
 expect_fail "pack refuses a bad --time" "RFC 3339" "$layerfs" pack --dimension 16 --time yesterday "$in" "$v/consciousness/D16"
+expect_fail "pack refuses a --time that does not exist" "RFC 3339" "$layerfs" pack --dimension 16 --time 2023-02-29T00:00:00Z "$in" "$v/consciousness/D16"
 
 # verify: problems are named, exit non-zero; other dimensions unaffected.
 printf 'XXXX' | dd of="$v/consciousness/D02/region.mmap" bs=1 seek=4096 conv=notrunc 2>/dev/null

@@ -91,7 +91,7 @@ public enum PackInput {
         attributes.dimensionName = SystemCalls.getXattr(directory, "user.dimension_name")
         if let text = SystemCalls.getXattr(directory, "user.created_at") {
             guard let t = Timestamp(rfc3339: text) else {
-                throw FormatError(.invalidValue, file: directory, field: "user.created_at", "\"\(text)\" is not an RFC 3339 timestamp")
+                throw FormatError(.invalidValue, file: directory, field: "user.created_at", Timestamp.refusal(text))
             }
             attributes.createdAt = t
         }

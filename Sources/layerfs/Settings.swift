@@ -29,7 +29,7 @@ enum Settings {
     /// --time T, else $SOURCE_DATE_EPOCH, else now.
     static func time(_ option: String?) throws -> Timestamp {
         if let option {
-            guard let t = Timestamp(rfc3339: option) else { throw ValidationError("--time: \"\(option)\" is not an RFC 3339 timestamp") }
+            guard let t = Timestamp(rfc3339: option) else { throw ValidationError("--time: " + Timestamp.refusal(option)) }
             return t
         }
         if let text = environment("SOURCE_DATE_EPOCH") {
