@@ -6,7 +6,12 @@ layerfs=$(realpath "$1")
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/Tests/shell/lib.sh"
 work=$(mktemp -d /tmp/layerfs-cli-XXXXXX)
-trap 'rm -rf "$work" "${shm:-}"' EXIT
+cleanup() {
+    # Only a regression would have mounted something here; never leave it behind.
+    grep -q " $work/mnt fuse" /proc/mounts && umount -l "$work/mnt"
+    rm -rf "$work" "${shm:-}"
+}
+trap cleanup EXIT
 v=$work/vol
 
 expect "--version" "$layerfs" --version
@@ -86,4 +91,53 @@ expect_fail "verify names a missing index" "consciousness/D04/index.json: file i
 expect "info survives broken dimensions" "$layerfs" info "$v"
 expect_fail "verify of a non-volume" "not a volume" "$layerfs" verify "$work/in"
 expect_fail "info of a non-volume" "not a volume" "$layerfs" info "$work/nothing"
+
+# Mount options: every number is range-checked before anything is mounted (so no /dev/fuse
+# is needed here); the message names the option as it was spelled and the allowed range.
+# "Nothing mounted" counts the layerfs mounts under $work: other suites may mount and unmount
+# elsewhere on the machine meanwhile.
+ours_mounted() { grep -c " $work/[^ ]* fuse.layerfs " /proc/mounts; }
+mkdir -p "$work/mnt"
+"$layerfs" init "$work/mvol" >/dev/null
+refuse_mount() { # NAME PATTERN ARGS...: refused with PATTERN, nothing mounted
+    local name=$1 pattern=$2; shift 2
+    expect_fail "mount refuses $name" "^layerfs: $pattern" "$layerfs" mount "$@" "$work/mvol" "$work/mnt"
+}
+ms="0 to 3600000 milliseconds"; th="1 to 1024 threads"; ra="0 to 1048576 KiB"; rs="4096 to 4611686018427387904 bytes"
+refuse_mount "-o poll_interval=99999999999" "-o poll_interval=99999999999: out of range \($ms\)" -o poll_interval=99999999999
+refuse_mount "-o poll_interval=3600001" "-o poll_interval=3600001: out of range \($ms\)" -o poll_interval=3600001
+refuse_mount "-o poll_interval=-1" "-o poll_interval=-1: out of range \($ms\)" -o poll_interval=-1
+refuse_mount "--poll-interval -1" "--poll-interval -1: out of range \($ms\)" --poll-interval -1
+refuse_mount "--poll-interval=99999999999999999999" "--poll-interval 99999999999999999999: out of range \($ms\)" --poll-interval=99999999999999999999
+refuse_mount "-o poll_interval=abc" "-o poll_interval=abc: not a whole number \($ms\)" -o ro,poll_interval=abc
+refuse_mount "-o poll_interval without a value" "-o poll_interval: needs a value \(poll_interval=N, $ms\)" -o poll_interval
+refuse_mount "-o max_threads=0" "-o max_threads=0: out of range \($th\)" -o max_threads=0
+refuse_mount "-o max_threads=1025" "-o max_threads=1025: out of range \($th\)" -o max_threads=1025
+refuse_mount "-o max_threads=2^64" "-o max_threads=18446744073709551616: out of range \($th\)" -o max_threads=18446744073709551616
+refuse_mount "-o max_threads=-1" "-o max_threads=-1: out of range \($th\)" -o max_threads=-1
+refuse_mount "-o readahead_kb=-5" "-o readahead_kb=-5: out of range \($ra\)" -o readahead_kb=-5
+refuse_mount "-o readahead_kb=1048577" "-o readahead_kb=1048577: out of range \($ra\)" -o readahead_kb=1048577
+refuse_mount "--readahead-kb -1" "--readahead-kb -1: out of range \($ra\)" --readahead-kb -1
+refuse_mount "--readahead-kb 99999999999999999999" "--readahead-kb 99999999999999999999: out of range \($ra\)" --readahead-kb 99999999999999999999
+refuse_mount "-o max_region_size=4095" "-o max_region_size=4095: out of range \($rs\)" -o max_region_size=4095
+refuse_mount "-o max_region_size=2^62+1" "-o max_region_size=4611686018427387905: out of range \($rs\)" -o max_region_size=4611686018427387905
+refuse_mount "--max-region-size -1" "--max-region-size -1: out of range \($rs\)" --max-region-size -1
+refuse_mount "--max-region-size 0" "--max-region-size 0: out of range \($rs\)" --max-region-size 0
+expect_fail "MMAP_MAX_SIZE out of range names the variable" "^layerfs: MMAP_MAX_SIZE=100: out of range \($rs\)" \
+    env MMAP_MAX_SIZE=100 "$layerfs" mount "$work/mvol" "$work/mnt"
+expect_fail "MMAP_MAX_SIZE that is not a number" "^layerfs: MMAP_MAX_SIZE=10MB: not a whole number \($rs\)" \
+    env MMAP_MAX_SIZE=10MB "$layerfs" mount "$work/mvol" "$work/mnt"
+refuse_mount "-o =" "unknown mount option -o =" -o =
+# The bounds themselves pass the checks: the mount then fails on its missing mountpoint.
+expect_fail "mount accepts the upper bounds" "^layerfs: mountpoint .* does not exist" "$layerfs" mount \
+    -o poll_interval=3600000,max_threads=1024,readahead_kb=1048576,max_region_size=4611686018427387904 "$work/mvol" "$work/none"
+expect_fail "mount accepts the lower bounds" "^layerfs: mountpoint .* does not exist" \
+    env MMAP_MAX_SIZE=4096 "$layerfs" mount --poll-interval 0 --readahead-kb 0 -o max_threads=1 "$work/mvol" "$work/none"
+expect_eq "nothing got mounted" "0" "$(ours_mounted)"
+# The same variable and option for pack and verify, and SOURCE_DATE_EPOCH for pack.
+expect_fail "verify: MMAP_MAX_SIZE out of range" "^layerfs: MMAP_MAX_SIZE=1: out of range \($rs\)" env MMAP_MAX_SIZE=1 "$layerfs" verify "$work/mvol"
+expect_fail "verify: --max-region-size -1" "^layerfs: --max-region-size -1: out of range \($rs\)" "$layerfs" verify --max-region-size -1 "$work/mvol"
+expect_fail "pack: --max-region-size 4095" "^layerfs: --max-region-size 4095: out of range \($rs\)" "$layerfs" pack --max-region-size 4095 --dimension 3 "$in" "$work/mvol/consciousness/D03"
+expect_fail "pack: SOURCE_DATE_EPOCH past 9999" "^layerfs: SOURCE_DATE_EPOCH=253402300800: out of range \(0 to 253402300799 seconds" \
+    env SOURCE_DATE_EPOCH=253402300800 "$layerfs" pack --dimension 3 "$in" "$work/mvol/consciousness/D03"
 finish
