@@ -134,6 +134,8 @@ expect_fail "mount accepts the upper bounds" "^layerfs: mountpoint .* does not e
 expect_fail "mount accepts the lower bounds" "^layerfs: mountpoint .* does not exist" \
     env MMAP_MAX_SIZE=4096 "$layerfs" mount --poll-interval 0 --readahead-kb 0 -o max_threads=1 "$work/mvol" "$work/none"
 expect_eq "nothing got mounted" "0" "$(ours_mounted)"
+expect_eq "make unmount with nothing mounted: silent success" "0:" \
+    "$(out=$(make -s -C "$here" unmount MNT="$work/mnt" RELEASE="$layerfs" 2>&1); echo "$?:$out")"
 # The same variable and option for pack and verify, and SOURCE_DATE_EPOCH for pack.
 expect_fail "verify: MMAP_MAX_SIZE out of range" "^layerfs: MMAP_MAX_SIZE=1: out of range \($rs\)" env MMAP_MAX_SIZE=1 "$layerfs" verify "$work/mvol"
 expect_fail "verify: --max-region-size -1" "^layerfs: --max-region-size -1: out of range \($rs\)" "$layerfs" verify --max-region-size -1 "$work/mvol"

@@ -195,6 +195,21 @@ expect "remount serves the volume" "$layerfs" mount "$v" "$f"
 expect "remount reads" cmp "$f/D01/layer-002" "$expected/D01/layer-002"
 "$layerfs" unmount "$f"
 
+# ---- make unmount undoes make run: through layerfs, without a built layerfs, on a dead
+# daemon's mount, and quietly when nothing is mounted
+make_unmount() { make -s -C "$here" unmount MNT="$f" "$@"; }
+"$layerfs" mount "$v" "$f"
+expect "make unmount" make_unmount RELEASE="$layerfs"
+expect_eq "make unmount: unmounted" "no" "$(mounted "$f" && echo yes || echo no)"
+"$layerfs" mount "$v" "$f"
+expect "make unmount without a built layerfs" make_unmount RELEASE=/nonexistent
+expect_eq "make unmount without a built layerfs: unmounted" "no" "$(mounted "$f" && echo yes || echo no)"
+"$layerfs" mount "$v" "$f"
+kill -9 "$(daemon_pid "$f")"; sleep 0.2
+expect "make unmount of a dead daemon's mount" make_unmount RELEASE="$layerfs"
+expect_eq "make unmount of a dead daemon's mount: unmounted" "no" "$(mounted "$f" && echo yes || echo no)"
+expect_eq "make unmount with nothing mounted: silent success" "0:" "$(out=$(make_unmount RELEASE="$layerfs" 2>&1); echo "$?:$out")"
+
 # ---- errors: clear message, non-zero exit, nothing mounted
 e=$(mnt_new 3)
 expect_fail "source missing" "does not exist" "$layerfs" mount "$work/none" "$e"
