@@ -142,4 +142,19 @@ expect_fail "verify: --max-region-size -1" "^layerfs: --max-region-size -1: out 
 expect_fail "pack: --max-region-size 4095" "^layerfs: --max-region-size 4095: out of range \($rs\)" "$layerfs" pack --max-region-size 4095 --dimension 3 "$in" "$work/mvol/consciousness/D03"
 expect_fail "pack: SOURCE_DATE_EPOCH past 9999" "^layerfs: SOURCE_DATE_EPOCH=253402300800: out of range \(0 to 253402300799 seconds" \
     env SOURCE_DATE_EPOCH=253402300800 "$layerfs" pack --dimension 3 "$in" "$work/mvol/consciousness/D03"
+
+# Suites that need /dev/fuse skip without it, except under CI, where skipping would pass a run
+# that tested no mount. LAYERFS_FUSE_DEVICE stands in for a machine without the device.
+for suite in test-mount test-live; do
+    expect_fail "$suite.sh fails under CI=true without a FUSE device" "FAILED: /nonexistent is absent, so .* cannot run, and CI=true" \
+        env LAYERFS_FUSE_DEVICE=/nonexistent CI=true "$here/scripts/$suite.sh" "$layerfs"
+    expect_fail "$suite.sh fails under CI=1 without a FUSE device" "FAILED: /nonexistent is absent" \
+        env LAYERFS_FUSE_DEVICE=/nonexistent CI=1 "$here/scripts/$suite.sh" "$layerfs"
+    expect_eq "$suite.sh skips without CI and without a FUSE device" "0:SKIPPED" \
+        "$(out=$(env -u CI LAYERFS_FUSE_DEVICE=/nonexistent "$here/scripts/$suite.sh" "$layerfs" 2>&1); echo "$?:$(grep -o '^SKIPPED' <<<"$out")")"
+    expect_eq "$suite.sh skips under CI=false without a FUSE device" "0:SKIPPED" \
+        "$(out=$(env CI=false LAYERFS_FUSE_DEVICE=/nonexistent "$here/scripts/$suite.sh" "$layerfs" 2>&1); echo "$?:$(grep -o '^SKIPPED' <<<"$out")")"
+done
+expect_eq "require_fuse lets a suite run where the device exists, also under CI" "runs" \
+    "$(LAYERFS_FUSE_DEVICE=/dev/null CI=true bash -c 'source "$1/Tests/shell/lib.sh"; require_fuse "a suite"; echo runs' _ "$here" 2>&1)"
 finish

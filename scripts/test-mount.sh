@@ -8,11 +8,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/Tests/shell/lib.sh"
 tool="$here/Tests/shell/volume_tool.py"
 
-if [ ! -c /dev/fuse ]; then
-    echo "SKIPPED: /dev/fuse is absent on this machine; the mount tests cannot run here" >&2
-    echo "0 passed, 0 failed, 1 skipped"
-    exit 0
-fi
+require_fuse "the mount tests"
 
 work=$(mktemp -d /tmp/layerfs-mount-XXXXXX)
 mounts=()
