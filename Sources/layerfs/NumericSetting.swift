@@ -36,8 +36,9 @@ enum Limits {
     /// 1 GiB of readahead per request stream; the kernel takes any value, but beyond this it
     /// only evicts other pages.
     static let readaheadKB = NumericSetting<Int>(range: 0...1_048_576, unit: "KiB")
-    /// At least one page (no region that pack writes is smaller); at most 2^62, so that sums
-    /// of sizes and offsets below it cannot overflow a 64-bit offset.
+    /// At least one page (no region that pack writes is smaller, so a lower limit would refuse
+    /// every one); at most 2^62 bytes (4 EiB), past any file a filesystem holds in practice and
+    /// well inside off_t, which every size reaching a system call is converted to.
     static let maxRegionSize = NumericSetting<UInt64>(range: 4096...(1 << 62), unit: "bytes")
     /// The instants an RFC 3339 timestamp with a four-digit year can name from 1970 on: a
     /// later one would be written as a timestamp no reader accepts.
