@@ -7,7 +7,7 @@ MNT ?= mountpoint
 RELEASE := .build/release/layerfs
 SWIFT_FLAGS ?=
 
-.PHONY: all deps build release run test model fuzz init-mmap test-mmap mmap-info bench bench-format install uninstall clean
+.PHONY: all deps build release run unmount test model fuzz init-mmap test-mmap mmap-info bench bench-format install uninstall clean
 
 all: release
 
@@ -23,6 +23,17 @@ release: deps
 # The main job on the sample volume: build, create it if absent, show it.
 run: release
 	@scripts/run-sample.sh $(RELEASE) $(BASE) $(MNT)
+
+# Undoes `run`. Nothing mounted on MNT is success, so it can run any time; a mount there that
+# is not layerfs is refused by `layerfs unmount`, never unmounted. Builds nothing: without a
+# built layerfs, umount(8) (root) or fusermount3 does it.
+unmount:
+	@mnt=$$(realpath -m -- "$(MNT)"); \
+	if grep -q " $$mnt " /proc/mounts; then \
+		if [ -x $(RELEASE) ]; then $(RELEASE) unmount "$$mnt"; \
+		elif grep -q " $$mnt fuse.layerfs " /proc/mounts; then umount "$$mnt" 2>/dev/null || fusermount3 -u "$$mnt"; \
+		else echo "$(MNT) is not a layerfs mount: left alone" >&2; exit 1; fi; \
+	fi
 
 # The whole suite: unit tests, then real mounts driven by real tools.
 test: deps

@@ -20,10 +20,9 @@ log() { echo "bench: $*" >&2; }
 # ---- packages and prerequisites
 ensure_packages squashfs-tools squashfuse fio attr gcc libc6-dev python3 openssl fuse3 procps
 
-if [ ! -c /dev/fuse ]; then
-    echo "SKIPPED: /dev/fuse is absent on this machine; the benchmark needs FUSE mounts" >&2
-    exit 0
-fi
+# For require_fuse only: the fail() defined below replaces the test harness's.
+source "$here/../Tests/shell/lib.sh"
+require_fuse "the benchmark's FUSE mounts"
 if [ "$(id -u)" -ne 0 ]; then
     log "warning: not root: readahead cannot be raised and mounts may fail"
 fi

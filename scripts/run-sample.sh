@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make run`: create the sample volume under BASE if absent, mount it on MOUNTPOINT, show it.
-# Running it again remounts (so a rebuilt layerfs serves). Unmount: layerfs unmount MOUNTPOINT
+# Running it again remounts (so a rebuilt layerfs serves). Unmount: make unmount
 # Usage: scripts/run-sample.sh LAYERFS BASE MOUNTPOINT
 set -euo pipefail
 layerfs=$1 base=$2 mnt=$3
@@ -24,4 +24,4 @@ echo "== ls -l $mnt/D01"; ls -l "$mnt/D01"
 echo "== cat $mnt/D01/layer-001"; cat "$mnt/D01/layer-001"
 echo "== getfattr -d $mnt/D01/layer-001"; getfattr --absolute-names -d "$mnt/D01/layer-001"
 echo "== getfattr -d $mnt/D01"; getfattr --absolute-names -d "$mnt/D01"
-echo "Mounted on $mnt; unmount with: $layerfs unmount $mnt"
+echo "Mounted on $mnt; unmount with: make unmount MNT=$mnt (or $layerfs unmount $mnt)"

@@ -6,7 +6,12 @@ layerfs=$(realpath "$1")
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/Tests/shell/lib.sh"
 work=$(mktemp -d /tmp/layerfs-cli-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+cleanup() {
+    # Only a regression would have mounted something here; never leave it behind.
+    grep -q " $work/mnt fuse" /proc/mounts && umount -l "$work/mnt"
+    rm -rf "$work" "${shm:-}"
+}
+trap cleanup EXIT
 v=$work/vol
 
 expect "--version" "$layerfs" --version
@@ -40,12 +45,39 @@ expect "keywords from xattr" grep -q '"keywords": \["a,b", "c"\]' "$v/consciousn
 expect "frequency from xattr" grep -q '"frequency": 2.5' "$v/consciousness/D15/index.json"
 expect "updated_at from mtime" grep -q '"updated_at": "2024-01-02T03:04:05Z"' "$v/consciousness/D15/index.json"
 expect "verify after packs" "$layerfs" verify "$v"
+
+# Spec rule 7: keywords joined as user.keywords are at most 65 536 bytes.
+set_keywords() { # INDEX KEYWORD: layer 1's keywords become [KEYWORD]
+    python3 -c 'import json, sys; p = sys.argv[1]; i = json.load(open(p)); i["layers"][0]["keywords"] = [sys.argv[2]]; json.dump(i, open(p, "w"))' "$1" "$2"
+}
+set_keywords "$v/consciousness/D15/index.json" "$(printf 'a%.0s' {1..65534})\\"
+expect "verify accepts keywords of 65536 bytes" "$layerfs" verify "$v/consciousness/D15"
+set_keywords "$v/consciousness/D15/index.json" "$(printf 'a%.0s' {1..65535})\\"
+expect_fail "verify refuses keywords of 65537 bytes" \
+    "consciousness/D15/index.json: layer 1: layers\[0\]\.keywords: joined as user.keywords they are 65537 bytes" "$layerfs" verify "$v"
+cp "$work/i1" "$v/consciousness/D15/index.json"
+# pack reads keywords from a 64 KiB attribute: only tmpfs-like filesystems store one.
+shm=$(mktemp -d /dev/shm/layerfs-cli-XXXXXX 2>/dev/null) || shm=""
+if [ -n "$shm" ] && printf 'x\n' > "$shm/layer-001" \
+    && setfattr -n user.keywords -v "$(printf 'a%.0s' {1..65536})" "$shm/layer-001" 2>/dev/null; then
+    expect "pack accepts a 65536-byte user.keywords" "$layerfs" pack --dimension 16 "$shm" "$v/consciousness/D16"
+    # A trailing lone backslash is kept as a literal one, escaped on the way out: 65537 bytes.
+    setfattr -n user.keywords -v "$(printf 'a%.0s' {1..65535})\\" "$shm/layer-001"
+    expect_fail "pack refuses keywords that join to 65537 bytes" "$shm/layer-001: user\.keywords: joined as user.keywords they are 65537 bytes" \
+        "$layerfs" pack --dimension 16 "$shm" "$v/consciousness/D16"
+    expect "refused pack left D16 as it was" "$layerfs" verify "$v/consciousness/D16"
+    rm -rf "$shm" "$v/consciousness/D16"
+else
+    [ -n "$shm" ] && rm -rf "$shm"
+    skip "pack and 64 KiB user.keywords" "no filesystem here stores a 64 KiB attribute value"
+fi
 expect_fail "pack needs exactly one kind" "exactly one" "$layerfs" pack "$in" "$v/consciousness/D16"
 expect_fail "pack refuses a mismatched directory name" "dimension 15" "$layerfs" pack --dimension 16 "$in" "$v/consciousness/D15"
 expect_fail "pack refuses over MMAP_MAX_SIZE" "over the maximum" env MMAP_MAX_SIZE=4096 "$layerfs" pack --dimension 16 "$in" "$v/consciousness/D16"
 setfattr -n user.checksum -v "sha256:$(printf '0%.0s' {1..64})" "$in/layer-002"
 expect_fail "pack refuses a wrong user.checksum" "layer-002.*user.checksum" "$layerfs" pack --dimension 16 "$in" "$v/consciousness/D16"
 expect_fail "pack refuses a bad --time" "RFC 3339" "$layerfs" pack --dimension 16 --time yesterday "$in" "$v/consciousness/D16"
+expect_fail "pack refuses a --time that does not exist" "RFC 3339" "$layerfs" pack --dimension 16 --time 2023-02-29T00:00:00Z "$in" "$v/consciousness/D16"
 
 # verify: problems are named, exit non-zero; other dimensions unaffected.
 printf 'XXXX' | dd of="$v/consciousness/D02/region.mmap" bs=1 seek=4096 conv=notrunc 2>/dev/null
@@ -59,4 +91,70 @@ expect_fail "verify names a missing index" "consciousness/D04/index.json: file i
 expect "info survives broken dimensions" "$layerfs" info "$v"
 expect_fail "verify of a non-volume" "not a volume" "$layerfs" verify "$work/in"
 expect_fail "info of a non-volume" "not a volume" "$layerfs" info "$work/nothing"
+
+# Mount options: every number is range-checked before anything is mounted (so no /dev/fuse
+# is needed here); the message names the option as it was spelled and the allowed range.
+# "Nothing mounted" counts the layerfs mounts under $work: other suites may mount and unmount
+# elsewhere on the machine meanwhile.
+ours_mounted() { grep -c " $work/[^ ]* fuse.layerfs " /proc/mounts; }
+mkdir -p "$work/mnt"
+"$layerfs" init "$work/mvol" >/dev/null
+refuse_mount() { # NAME PATTERN ARGS...: refused with PATTERN, nothing mounted
+    local name=$1 pattern=$2; shift 2
+    expect_fail "mount refuses $name" "^layerfs: $pattern" "$layerfs" mount "$@" "$work/mvol" "$work/mnt"
+}
+ms="0 to 3600000 milliseconds"; th="1 to 1024 threads"; ra="0 to 1048576 KiB"; rs="4096 to 4611686018427387904 bytes"
+refuse_mount "-o poll_interval=99999999999" "-o poll_interval=99999999999: out of range \($ms\)" -o poll_interval=99999999999
+refuse_mount "-o poll_interval=3600001" "-o poll_interval=3600001: out of range \($ms\)" -o poll_interval=3600001
+refuse_mount "-o poll_interval=-1" "-o poll_interval=-1: out of range \($ms\)" -o poll_interval=-1
+refuse_mount "--poll-interval -1" "--poll-interval -1: out of range \($ms\)" --poll-interval -1
+refuse_mount "--poll-interval=99999999999999999999" "--poll-interval 99999999999999999999: out of range \($ms\)" --poll-interval=99999999999999999999
+refuse_mount "-o poll_interval=abc" "-o poll_interval=abc: not a whole number \($ms\)" -o ro,poll_interval=abc
+refuse_mount "-o poll_interval without a value" "-o poll_interval: needs a value \(poll_interval=N, $ms\)" -o poll_interval
+refuse_mount "-o max_threads=0" "-o max_threads=0: out of range \($th\)" -o max_threads=0
+refuse_mount "-o max_threads=1025" "-o max_threads=1025: out of range \($th\)" -o max_threads=1025
+refuse_mount "-o max_threads=2^64" "-o max_threads=18446744073709551616: out of range \($th\)" -o max_threads=18446744073709551616
+refuse_mount "-o max_threads=-1" "-o max_threads=-1: out of range \($th\)" -o max_threads=-1
+refuse_mount "-o readahead_kb=-5" "-o readahead_kb=-5: out of range \($ra\)" -o readahead_kb=-5
+refuse_mount "-o readahead_kb=1048577" "-o readahead_kb=1048577: out of range \($ra\)" -o readahead_kb=1048577
+refuse_mount "--readahead-kb -1" "--readahead-kb -1: out of range \($ra\)" --readahead-kb -1
+refuse_mount "--readahead-kb 99999999999999999999" "--readahead-kb 99999999999999999999: out of range \($ra\)" --readahead-kb 99999999999999999999
+refuse_mount "-o max_region_size=4095" "-o max_region_size=4095: out of range \($rs\)" -o max_region_size=4095
+refuse_mount "-o max_region_size=2^62+1" "-o max_region_size=4611686018427387905: out of range \($rs\)" -o max_region_size=4611686018427387905
+refuse_mount "--max-region-size -1" "--max-region-size -1: out of range \($rs\)" --max-region-size -1
+refuse_mount "--max-region-size 0" "--max-region-size 0: out of range \($rs\)" --max-region-size 0
+expect_fail "MMAP_MAX_SIZE out of range names the variable" "^layerfs: MMAP_MAX_SIZE=100: out of range \($rs\)" \
+    env MMAP_MAX_SIZE=100 "$layerfs" mount "$work/mvol" "$work/mnt"
+expect_fail "MMAP_MAX_SIZE that is not a number" "^layerfs: MMAP_MAX_SIZE=10MB: not a whole number \($rs\)" \
+    env MMAP_MAX_SIZE=10MB "$layerfs" mount "$work/mvol" "$work/mnt"
+refuse_mount "-o =" "unknown mount option -o =" -o =
+# The bounds themselves pass the checks: the mount then fails on its missing mountpoint.
+expect_fail "mount accepts the upper bounds" "^layerfs: mountpoint .* does not exist" "$layerfs" mount \
+    -o poll_interval=3600000,max_threads=1024,readahead_kb=1048576,max_region_size=4611686018427387904 "$work/mvol" "$work/none"
+expect_fail "mount accepts the lower bounds" "^layerfs: mountpoint .* does not exist" \
+    env MMAP_MAX_SIZE=4096 "$layerfs" mount --poll-interval 0 --readahead-kb 0 -o max_threads=1 "$work/mvol" "$work/none"
+expect_eq "nothing got mounted" "0" "$(ours_mounted)"
+expect_eq "make unmount with nothing mounted: silent success" "0:" \
+    "$(out=$(make -s -C "$here" unmount MNT="$work/mnt" RELEASE="$layerfs" 2>&1); echo "$?:$out")"
+# The same variable and option for pack and verify, and SOURCE_DATE_EPOCH for pack.
+expect_fail "verify: MMAP_MAX_SIZE out of range" "^layerfs: MMAP_MAX_SIZE=1: out of range \($rs\)" env MMAP_MAX_SIZE=1 "$layerfs" verify "$work/mvol"
+expect_fail "verify: --max-region-size -1" "^layerfs: --max-region-size -1: out of range \($rs\)" "$layerfs" verify --max-region-size -1 "$work/mvol"
+expect_fail "pack: --max-region-size 4095" "^layerfs: --max-region-size 4095: out of range \($rs\)" "$layerfs" pack --max-region-size 4095 --dimension 3 "$in" "$work/mvol/consciousness/D03"
+expect_fail "pack: SOURCE_DATE_EPOCH past 9999" "^layerfs: SOURCE_DATE_EPOCH=253402300800: out of range \(0 to 253402300799 seconds" \
+    env SOURCE_DATE_EPOCH=253402300800 "$layerfs" pack --dimension 3 "$in" "$work/mvol/consciousness/D03"
+
+# Suites that need /dev/fuse skip without it, except under CI, where skipping would pass a run
+# that tested no mount. LAYERFS_FUSE_DEVICE stands in for a machine without the device.
+for suite in test-mount test-live; do
+    expect_fail "$suite.sh fails under CI=true without a FUSE device" "FAILED: /nonexistent is absent, so .* cannot run, and CI=true" \
+        env LAYERFS_FUSE_DEVICE=/nonexistent CI=true "$here/scripts/$suite.sh" "$layerfs"
+    expect_fail "$suite.sh fails under CI=1 without a FUSE device" "FAILED: /nonexistent is absent" \
+        env LAYERFS_FUSE_DEVICE=/nonexistent CI=1 "$here/scripts/$suite.sh" "$layerfs"
+    expect_eq "$suite.sh skips without CI and without a FUSE device" "0:SKIPPED" \
+        "$(out=$(env -u CI LAYERFS_FUSE_DEVICE=/nonexistent "$here/scripts/$suite.sh" "$layerfs" 2>&1); echo "$?:$(grep -o '^SKIPPED' <<<"$out")")"
+    expect_eq "$suite.sh skips under CI=false without a FUSE device" "0:SKIPPED" \
+        "$(out=$(env CI=false LAYERFS_FUSE_DEVICE=/nonexistent "$here/scripts/$suite.sh" "$layerfs" 2>&1); echo "$?:$(grep -o '^SKIPPED' <<<"$out")")"
+done
+expect_eq "require_fuse lets a suite run where the device exists, also under CI" "runs" \
+    "$(LAYERFS_FUSE_DEVICE=/dev/null CI=true bash -c 'source "$1/Tests/shell/lib.sh"; require_fuse "a suite"; echo runs' _ "$here" 2>&1)"
 finish

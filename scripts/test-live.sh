@@ -9,11 +9,7 @@ updates=${2:-100}
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/Tests/shell/lib.sh"
 
-if [ ! -c /dev/fuse ]; then
-    echo "SKIPPED: /dev/fuse is absent on this machine; the live-update tests cannot run here" >&2
-    echo "0 passed, 0 failed, 1 skipped"
-    exit 0
-fi
+require_fuse "the live-update tests"
 work=$(mktemp -d /tmp/layerfs-live-XXXXXX)
 m=$work/mnt; mkdir -p "$m"
 cleanup() {

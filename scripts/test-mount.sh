@@ -8,11 +8,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/Tests/shell/lib.sh"
 tool="$here/Tests/shell/volume_tool.py"
 
-if [ ! -c /dev/fuse ]; then
-    echo "SKIPPED: /dev/fuse is absent on this machine; the mount tests cannot run here" >&2
-    echo "0 passed, 0 failed, 1 skipped"
-    exit 0
-fi
+require_fuse "the mount tests"
 
 work=$(mktemp -d /tmp/layerfs-mount-XXXXXX)
 mounts=()
@@ -194,6 +190,21 @@ expect "unmount cleans up a dead mount" "$layerfs" unmount "$f"
 expect "remount serves the volume" "$layerfs" mount "$v" "$f"
 expect "remount reads" cmp "$f/D01/layer-002" "$expected/D01/layer-002"
 "$layerfs" unmount "$f"
+
+# ---- make unmount undoes make run: through layerfs, without a built layerfs, on a dead
+# daemon's mount, and quietly when nothing is mounted
+make_unmount() { make -s -C "$here" unmount MNT="$f" "$@"; }
+"$layerfs" mount "$v" "$f"
+expect "make unmount" make_unmount RELEASE="$layerfs"
+expect_eq "make unmount: unmounted" "no" "$(mounted "$f" && echo yes || echo no)"
+"$layerfs" mount "$v" "$f"
+expect "make unmount without a built layerfs" make_unmount RELEASE=/nonexistent
+expect_eq "make unmount without a built layerfs: unmounted" "no" "$(mounted "$f" && echo yes || echo no)"
+"$layerfs" mount "$v" "$f"
+kill -9 "$(daemon_pid "$f")"; sleep 0.2
+expect "make unmount of a dead daemon's mount" make_unmount RELEASE="$layerfs"
+expect_eq "make unmount of a dead daemon's mount: unmounted" "no" "$(mounted "$f" && echo yes || echo no)"
+expect_eq "make unmount with nothing mounted: silent success" "0:" "$(out=$(make_unmount RELEASE="$layerfs" 2>&1); echo "$?:$out")"
 
 # ---- errors: clear message, non-zero exit, nothing mounted
 e=$(mnt_new 3)

@@ -61,7 +61,7 @@ public struct DimensionIndex: Equatable, Sendable {
 
 extension DimensionIndex {
     /// Parses index.json. Checks syntax, types and each field on its own (required fields,
-    /// checksum spelling, layer_id ≥ 1, timestamps); the rules that relate fields to each other
+    /// checksum spelling, layer_id ≥ 1, timestamps, the keywords' length); the rules that relate fields to each other
     /// or to the region (counts, bounds, overlaps, duplicates) are `Generation`'s.
     public init(parsing bytes: [UInt8], file: String) throws(FormatError) {
         var reader = JSONReader(bytes: bytes, file: file)
@@ -140,6 +140,9 @@ extension LayerEntry {
         guard let id else { throw missing("layer_id") }
         guard id != 0 else {
             throw FormatError(.invalidValue, file: file, field: path() + ".layer_id", "layer_id 0 is not allowed (ids are 1 to 4294967295)")
+        }
+        if let problem = Keywords.limitProblem(keywords) {
+            throw FormatError(.invalidValue, file: file, field: path() + ".keywords", layer: id, problem)
         }
         guard let offset else { throw missing("offset") }
         guard let size else { throw missing("size") }

@@ -15,6 +15,10 @@ public final class Generation: @unchecked Sendable {
     public let dimensionName: String
     public let createdAt: Timestamp
     public let updatedAt: Timestamp
+    /// The region.mmap that is mapped (fstat of its descriptor).
+    public let regionFile: FileIdentity
+    /// The index.json the index was parsed from (fstat of the descriptor it was read through).
+    public let indexFile: FileIdentity
 
     /// Loads the dimension in `location`.
     ///
@@ -33,14 +37,22 @@ public final class Generation: @unchecked Sendable {
         case (true, true): break
         }
         let region = try MappedRegion(path: location.regionPath, display: regionDisplay, maxSize: maxRegionSize)
-        let indexBytes = try SystemCalls.readFile(location.indexPath, display: indexDisplay).bytes
+        // One open: the bytes and the identity come from the same descriptor.
+        let (indexBytes, indexStatus) = try SystemCalls.readFile(location.indexPath, display: indexDisplay)
         if indexBytes.isEmpty { throw FormatError(.unusableFile, file: indexDisplay, "file is empty") }
         let index = try DimensionIndex(parsing: indexBytes, file: indexDisplay)
-        return try Generation(location: location, region: region, index: index)
+        return try Generation(location: location, region: region, index: index, indexFile: FileIdentity(indexStatus))
     }
 
-    /// Validates `index` against `region` by the spec's rules.
-    public init(location: DimensionLocation, region: MappedRegion, index: DimensionIndex) throws(FormatError) {
+    /// Validates `index` against `region` by the spec's rules. An index given this way was not
+    /// read from a file, so `indexFile` is all zeros: no file has inode 0 on device 0, so it
+    /// never equals the identity of a file at the index's path.
+    public convenience init(location: DimensionLocation, region: MappedRegion, index: DimensionIndex) throws(FormatError) {
+        try self.init(location: location, region: region, index: index,
+                      indexFile: FileIdentity(device: 0, inode: 0, size: 0, mtimeSeconds: 0, mtimeNanoseconds: 0))
+    }
+
+    init(location: DimensionLocation, region: MappedRegion, index: DimensionIndex, indexFile: FileIdentity) throws(FormatError) {
         let regionDisplay = region.file
         let indexDisplay = location.displayPath + "/index.json"
         // The header is read with pread, not from the mapping: a writer that truncates the
@@ -87,6 +99,8 @@ public final class Generation: @unchecked Sendable {
         self.header = header
         self.index = index
         self.region = region
+        self.regionFile = FileIdentity(region.status)
+        self.indexFile = indexFile
         self.dimensionName = index.dimensionName ?? location.defaultDimensionName
         let mtime = Timestamp(seconds: Int64(region.status.st_mtim.tv_sec))
         self.createdAt = index.createdAt ?? mtime

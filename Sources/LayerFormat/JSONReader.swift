@@ -245,7 +245,7 @@ public struct JSONReader {
     public mutating func readTimestamp(_ path: @autoclosure () -> String) throws(FormatError) -> Timestamp {
         let text = try readString(path())
         guard let t = Timestamp(rfc3339: text) else {
-            throw FormatError(.invalidValue, file: file, field: path(), "\"\(text)\" is not an RFC 3339 timestamp")
+            throw FormatError(.invalidValue, file: file, field: path(), Timestamp.refusal(text))
         }
         return t
     }

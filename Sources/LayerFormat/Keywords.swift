@@ -21,6 +21,32 @@ public enum Keywords {
         }
     }
 
+    /// Spec rule 7: the joined value is at most 65 536 bytes, the kernel's XATTR_SIZE_MAX. A
+    /// longer value could not be read back through getxattr, so the layer's keywords would be
+    /// lost on the way through the mount, `rsync -aX` and `pack`.
+    public static let maxJoinedBytes = 65_536
+
+    /// The length in bytes of `join(keywords)`, without building it: every index load checks
+    /// every layer's list.
+    public static func joinedByteCount(_ keywords: [String]) -> Int {
+        var count = max(0, keywords.count - 1)
+        for k in keywords {
+            for b in k.utf8 { count += (b == UInt8(ascii: ",") || b == UInt8(ascii: "\\")) ? 2 : 1 }
+        }
+        return count
+    }
+
+    /// Why `keywords` break rule 7, or nil when they do not.
+    public static func limitProblem(_ keywords: [String]) -> String? {
+        // Escaping at most doubles a byte: lists well under the limit (nearly all) need no scan.
+        var bound = max(0, keywords.count - 1)
+        for k in keywords { bound += 2 * k.utf8.count }
+        if bound <= maxJoinedBytes { return nil }
+        let count = joinedByteCount(keywords)
+        if count <= maxJoinedBytes { return nil }
+        return "joined as user.keywords they are \(count) bytes, over the limit of \(maxJoinedBytes) (the kernel's XATTR_SIZE_MAX)"
+    }
+
     /// The inverse of `join`. An empty value is the empty list. A trailing lone `\` is kept as
     /// a literal backslash rather than refused: the value came from a user's setfattr.
     public static func split(_ value: String) -> [String] {

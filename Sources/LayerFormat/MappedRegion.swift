@@ -55,25 +55,53 @@ public final class MappedRegion: @unchecked Sendable {
         SystemCalls.retrying { pread(fd, buffer.baseAddress, buffer.count, off_t(offset)) }
     }
 
+    /// Why a read of the file stopped short of the bytes asked for.
+    public struct ReadFailure: Sendable, CustomStringConvertible {
+        /// Where the missing bytes begin.
+        public var offset: UInt64
+        /// The errno of a failed pread; nil when the file simply ended there.
+        public var code: Int32?
+
+        public var description: String {
+            if let code { return "read at byte \(offset): \(SystemCalls.errnoText(code))" }
+            return "the file ends at byte \(offset)"
+        }
+    }
+
+    /// Hands bytes [offset, offset + count) to `body` in pieces read with pread through
+    /// `buffer`, never through the mapping: a file truncated under us ends the read with a
+    /// `ReadFailure` where touching the mapping would raise SIGBUS.
+    public func safeRead(offset: UInt64, count: UInt64, through buffer: UnsafeMutableRawBufferPointer,
+                         _ body: (UnsafeRawBufferPointer) -> Void) -> ReadFailure? {
+        var done: UInt64 = 0
+        while done < count {
+            let want = Int(min(UInt64(buffer.count), count - done))
+            let n = safeRead(offset: offset + done, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]))
+            if n < 0 { return ReadFailure(offset: offset + done, code: errno) }
+            if n == 0 { return ReadFailure(offset: offset + done, code: nil) }
+            body(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            done += UInt64(n)
+        }
+        return nil
+    }
+
     /// SHA-256 of bytes [offset, offset + count) read with pread, never through the mapping,
     /// so a file truncated under us gives nil instead of SIGBUS.
     public func safeDigest(offset: UInt64, count: UInt64) -> Digest256? {
         var hasher = SHA256()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
         defer { buffer.deallocate() }
-        var done: UInt64 = 0
-        while done < count {
-            let want = Int(min(UInt64(buffer.count), count - done))
-            let n = safeRead(offset: offset + done, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]))
-            if n <= 0 { return nil }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-            done += UInt64(n)
-        }
+        if safeRead(offset: offset, count: count, through: buffer, { hasher.update(bufferPointer: $0) }) != nil { return nil }
         return Digest256(hasher.finalize())
     }
 
     /// Tells the kernel the whole region will be read front to back (verify, pack).
     public func adviseSequential() {
         madvise(UnsafeMutableRawPointer(mutating: base), size, MADV_SEQUENTIAL | MADV_WILLNEED)
+    }
+
+    /// The same for reads through the descriptor (`safeRead`): larger readahead.
+    public func adviseSequentialReads() {
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
     }
 }

@@ -71,6 +71,11 @@ public enum PackInput {
                 frequency = f
             }
             let keywords = SystemCalls.getXattr(path, "user.keywords").map(Keywords.split) ?? []
+            // The attribute itself fits the kernel's limit, but a trailing lone `\` comes back
+            // escaped, one byte longer.
+            if let problem = Keywords.limitProblem(keywords) {
+                throw FormatError(.invalidValue, file: path, field: "user.keywords", problem)
+            }
             var claimed: Digest256?
             if let text = SystemCalls.getXattr(path, "user.checksum") {
                 guard let d = Digest256(checksumString: text) else {
@@ -86,7 +91,7 @@ public enum PackInput {
         attributes.dimensionName = SystemCalls.getXattr(directory, "user.dimension_name")
         if let text = SystemCalls.getXattr(directory, "user.created_at") {
             guard let t = Timestamp(rfc3339: text) else {
-                throw FormatError(.invalidValue, file: directory, field: "user.created_at", "\"\(text)\" is not an RFC 3339 timestamp")
+                throw FormatError(.invalidValue, file: directory, field: "user.created_at", Timestamp.refusal(text))
             }
             attributes.createdAt = t
         }

@@ -47,6 +47,12 @@ public enum Packer {
             throw FormatError(.invalidValue, file: sorted[i].path, field: "layer_id", layer: sorted[i].id, "two inputs have layer id \(sorted[i].id)")
         }
         guard sorted.count <= Int(UInt32.max) else { throw FormatError(.tooLarge, file: target, "too many layers") }
+        // Readers refuse an index breaking rule 7, so writing one would break the dimension.
+        for source in sorted {
+            if let problem = Keywords.limitProblem(source.keywords) {
+                throw FormatError(.invalidValue, file: source.path, field: "keywords", layer: source.id, problem)
+            }
+        }
         var offsets: [UInt64] = []
         var cursor = alignment
         for source in sorted {

@@ -28,7 +28,11 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
             + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))Z"
     }
 
-    /// Parses RFC 3339 (`2024-10-24T12:00:00Z`, `2024-10-24T12:00:00.5+02:00`); nil otherwise.
+    /// Parses RFC 3339 (`2024-10-24T12:00:00Z`, `2024-10-24T12:00:00.5+02:00`); nil otherwise,
+    /// and nil for a date or time that does not exist (2024-02-31, 24:00:00): timegm would
+    /// quietly roll it over into another instant, so the text would not read back as written.
+    /// A leap second (:60), which RFC 3339 allows, is refused too: POSIX time has no such
+    /// second, so it could only be stored as a neighbouring one.
     public init?(rfc3339 text: String) {
         let b = Array(text.utf8)
         func num(_ from: Int, _ count: Int) -> Int? {
@@ -45,7 +49,8 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
               b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"),
               let year = num(0, 4), let month = num(5, 2), let day = num(8, 2),
               let hour = num(11, 2), let minute = num(14, 2), let second = num(17, 2),
-              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second <= 60
+              (1...12).contains(month), (1...Timestamp.days(inMonth: month, of: year)).contains(day),
+              hour < 24, minute < 60, second < 60
         else { return nil }
         var i = 19
         if i < b.count, b[i] == UInt8(ascii: ".") {
@@ -73,7 +78,22 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         parts.tm_mday = Int32(day)
         parts.tm_hour = Int32(hour)
         parts.tm_min = Int32(minute)
-        parts.tm_sec = Int32(min(second, 59))
+        parts.tm_sec = Int32(second)
         seconds = Int64(timegm(&parts)) - Int64(offset)
+    }
+
+    /// What every reader of a timestamp says when `init?(rfc3339:)` refuses one.
+    public static func refusal(_ text: String) -> String {
+        "\"\(text)\" is not an RFC 3339 timestamp of a date and time that exist, such as 2024-10-24T12:00:00Z"
+    }
+
+    /// Gregorian: February has 29 days in years divisible by 4, except centuries not
+    /// divisible by 400 (2000 is a leap year, 1900 is not).
+    static func days(inMonth month: Int, of year: Int) -> Int {
+        switch month {
+        case 2: return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Dispatch
 import Glibc
 
@@ -82,25 +83,43 @@ public struct Verifier {
     }
 
     /// Hashes the region and the layers. The two are independent SHA-256 streams over the same
-    /// bytes, so they run on two threads: wall time is one pass, not two.
+    /// bytes, so they run on two threads: wall time is one pass, not two. Both read with pread
+    /// into a buffer of their own, never through the mapping: a region truncated in place
+    /// while verify runs is then a problem reported for the file, where a touch of the mapping
+    /// past the new end would kill the process with SIGBUS.
     func checksumProblems(_ generation: Generation) -> [FormatError] {
         let region = generation.region
-        region.adviseSequential()
+        region.adviseSequentialReads()
         let indexFile = generation.location.displayPath + "/index.json"
         let regionFile = region.file
-        nonisolated(unsafe) var regionProblem: FormatError?
+        let headerSize = UInt64(RegionHeader.size)
+        let regionSize = UInt64(region.size)
+        nonisolated(unsafe) var regionProblems: [FormatError] = []
         nonisolated(unsafe) var layerProblems: [FormatError] = []
         DispatchQueue.concurrentPerform(iterations: 2) { part in
+            // 1 MiB: large enough that the pread calls cost nothing next to the hashing.
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
+            defer { buffer.deallocate() }
             if part == 0 {
-                let body = region.bytes(offset: UInt64(RegionHeader.size), count: UInt64(region.size - RegionHeader.size))
-                let digest = Digest256.sha256(body)
+                var hasher = SHA256()
+                if let failure = region.safeRead(offset: headerSize, count: regionSize - min(regionSize, headerSize), through: buffer, { hasher.update(bufferPointer: $0) }) {
+                    regionProblems.append(Verifier.readProblem(failure, file: regionFile, layer: nil, size: regionSize))
+                    return
+                }
+                let digest = Digest256(hasher.finalize())
                 if digest != generation.header.checksum {
-                    regionProblem = FormatError(.checksumMismatch, file: regionFile, field: "header.checksum",
-                                                "header says \(generation.header.checksum.checksumString) but bytes [256, \(region.size)) hash to \(digest.checksumString)")
+                    regionProblems.append(FormatError(.checksumMismatch, file: regionFile, field: "header.checksum",
+                                                      "header says \(generation.header.checksum.checksumString) but bytes [256, \(region.size)) hash to \(digest.checksumString)"))
                 }
             } else {
                 for layer in generation.layers {
-                    let digest = Digest256.sha256(generation.bytes(of: layer))
+                    var hasher = SHA256()
+                    if let failure = region.safeRead(offset: layer.offset, count: layer.size, through: buffer, { hasher.update(bufferPointer: $0) }) {
+                        // The layers after it are past the same end: one line says it.
+                        layerProblems.append(Verifier.readProblem(failure, file: regionFile, layer: layer.id, size: regionSize))
+                        return
+                    }
+                    let digest = Digest256(hasher.finalize())
                     if digest != layer.checksum {
                         layerProblems.append(FormatError(.checksumMismatch, file: indexFile, field: "checksum", layer: layer.id,
                                                          "index says \(layer.checksum.checksumString) but the layer's bytes hash to \(digest.checksumString)"))
@@ -108,6 +127,16 @@ public struct Verifier {
                 }
             }
         }
-        return (regionProblem.map { [$0] } ?? []) + layerProblems
+        // A truncated file makes both threads fail at the same spot: report it once.
+        if let regionProblem = regionProblems.first, regionProblem.kind != .checksumMismatch {
+            return [regionProblem] + layerProblems.filter { $0.kind == .checksumMismatch }
+        }
+        return regionProblems + layerProblems
+    }
+
+    static func readProblem(_ failure: MappedRegion.ReadFailure, file: String, layer: UInt32?, size: UInt64) -> FormatError {
+        guard failure.code == nil else { return FormatError(.system, file: file, layer: layer, failure.description) }
+        return FormatError(.unusableFile, file: file, layer: layer,
+                           "\(failure), short of the \(size) bytes it had when opened: truncated in place while being verified (writers must replace a region, never modify it)")
     }
 }

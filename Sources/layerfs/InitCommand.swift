@@ -19,7 +19,7 @@ struct InitCommand: ParsableCommand {
 
     func run() throws {
         let base = Settings.base(base)
-        let stamp = try Settings.time(time ?? "2024-10-24T12:00:00Z")
+        let stamp = try Settings.checked { () throws(SettingError) in try Settings.time(time ?? "2024-10-24T12:00:00Z") }
         do {
             let result = try VolumeSetup.initialize(base: base, sample: sample, time: stamp)
             print("volume \(base): \(result.created.count) created, \(result.sampled.count) sample dimensions written"

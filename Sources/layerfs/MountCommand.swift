@@ -16,6 +16,9 @@ struct MountCommand: ParsableCommand {
         -o options: allow_other, allow_root, debug, log_file=PATH, max_region_size=N,
         readahead_kb=N, open_calls, poll_interval=MS, verify_reads, max_threads=N, dev, suid (nodev and nosuid are the default), noexec,
         noatime; mount(8)'s generic options (ro, defaults, nofail, _netdev, x-*) are accepted.
+        Numbers out of range are refused before anything is mounted: poll_interval \(Limits.pollInterval.allowed),
+        max_threads \(Limits.maxThreads.allowed), readahead_kb \(Limits.readaheadKB.allowed),
+        max_region_size and $MMAP_MAX_SIZE \(Limits.maxRegionSize.allowed).
         """
     )
 
@@ -37,17 +40,20 @@ struct MountCommand: ParsableCommand {
     @Option(help: "Log to this file instead of syslog when daemonized (reopened on SIGHUP).")
     var logFile: String?
 
-    @Option(help: "Refuse regions larger than this many bytes (default: $MMAP_MAX_SIZE, else no limit).")
-    var maxRegionSize: UInt64?
+    // The numbers are taken as text, unconditionally, and checked by `Limits`: so that
+    // `--poll-interval -1` is refused as out of range rather than as a missing value, and a
+    // number too large for its type gets the same message as one past the range.
+    @Option(parsing: .unconditional, help: ArgumentHelp("Refuse regions larger than this many bytes (\(Limits.maxRegionSize.allowed); default: $MMAP_MAX_SIZE, else no limit).", valueName: "bytes"))
+    var maxRegionSize: String?
 
-    @Option(help: "Per-mount readahead in KiB, set through /sys/class/bdi when root (default 1024; 0 keeps the kernel's).")
-    var readaheadKb: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Per-mount readahead in KiB, set through /sys/class/bdi when root (\(Limits.readaheadKB.allowed); default 1024; 0 keeps the kernel's).", valueName: "kib"))
+    var readaheadKb: String?
 
     @Flag(help: "Answer every OPEN instead of turning OPEN/RELEASE off (slower; the daemon then sees every open).")
     var openCalls = false
 
-    @Option(help: "Milliseconds between checks of the volume for updates, besides inotify (default 500; 0 turns polling off).")
-    var pollInterval: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Milliseconds between checks of the volume for updates, besides inotify (\(Limits.pollInterval.allowed); default 500; 0 turns polling off).", valueName: "ms"))
+    var pollInterval: String?
 
     @Flag(help: "Check each layer's SHA-256 before serving its first byte (once per generation); a mismatch answers EIO.")
     var verifyReads = false
@@ -59,19 +65,28 @@ struct MountCommand: ParsableCommand {
         if (source == nil) != (mountpoint == nil) { throw ValidationError("give both SOURCE and MOUNTPOINT, or neither") }
     }
 
-    func run() throws {
+    /// The -o lists, then the long options over them; every number checked against `Limits`.
+    func mountOptions() throws(SettingError) -> MountOptions {
         var mo = MountOptions()
         for list in options { try mo.apply(list) }
         mo.foreground = mo.foreground || foreground
         mo.debug = mo.debug || debug
         mo.allowOther = mo.allowOther || allowOther
         mo.logFile = logFile ?? mo.logFile
-        mo.maxRegionSize = try Settings.maxRegionSize(maxRegionSize ?? mo.maxRegionSize)
-        mo.readaheadKB = readaheadKb ?? mo.readaheadKB
+        if let maxRegionSize {
+            mo.maxRegionSize = try Limits.maxRegionSize.parse(maxRegionSize, spelling: "--max-region-size \(maxRegionSize)")
+        } else if mo.maxRegionSize == nil {
+            mo.maxRegionSize = try Settings.maxRegionSizeFromEnvironment()
+        }
+        if let readaheadKb { mo.readaheadKB = try Limits.readaheadKB.parse(readaheadKb, spelling: "--readahead-kb \(readaheadKb)") }
         mo.openCalls = mo.openCalls || openCalls
-        mo.pollInterval = pollInterval ?? mo.pollInterval
+        if let pollInterval { mo.pollInterval = try Limits.pollInterval.parse(pollInterval, spelling: "--poll-interval \(pollInterval)") }
         mo.verifyReads = mo.verifyReads || verifyReads
-        if let p = mo.pollInterval, p < 0 { throw ValidationError("--poll-interval must be 0 or more milliseconds") }
+        return mo
+    }
+
+    func run() throws {
+        let mo = try Settings.checked { () throws(SettingError) in try mountOptions() }
 
         let plan: MountPlan
         switch Result(catching: { () throws(MountPlan.Failure) in

@@ -1,8 +1,8 @@
-import ArgumentParser
 import Foundation
 
 /// `-o` options: every layerfs option has an `-o name[=value]` spelling (for fstab), and the
-/// generic mount options that mount(8) passes are accepted. Anything else is an error.
+/// generic mount options that mount(8) passes are accepted. Anything else is an error, and so
+/// is a number outside its range (`Limits`).
 struct MountOptions {
     var allowOther = false
     var allowRoot = false
@@ -14,7 +14,7 @@ struct MountOptions {
     var openCalls = false
     var pollInterval: Int?
     var verifyReads = false
-    var maxThreads = 16
+    var maxThreads: UInt32 = 16
     var dev = false
     var suid = false
     var exec = true
@@ -25,13 +25,14 @@ struct MountOptions {
     static let ignored: Set<String> = ["ro", "defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "users",
                                        "async", "sync", "default_permissions", "nodiratime", "diratime", "lazytime"]
 
-    mutating func apply(_ list: String) throws {
+    mutating func apply(_ list: String) throws(SettingError) {
         for option in list.split(separator: ",").map(String.init) where !option.isEmpty {
-            let parts = option.split(separator: "=", maxSplits: 1).map(String.init)
-            let name = parts[0], value = parts.count > 1 ? parts[1] : nil
-            func number<T: FixedWidthInteger>(_ type: T.Type) throws -> T {
-                guard let value, let v = T(value) else { throw ValidationError("-o \(option): \(name) needs a number (\(name)=N)") }
-                return v
+            // Empty pieces kept, so that `-o =` has a name (the empty one, unknown) to report.
+            let parts = option.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let name = parts.first ?? option, value = parts.count > 1 ? parts[1] : nil
+            func number<T>(_ setting: NumericSetting<T>) throws(SettingError) -> T {
+                guard let value else { throw SettingError("-o \(option): needs a value (\(name)=N, \(setting.allowed))") }
+                return try setting.parse(value, spelling: "-o \(option)")
             }
             switch name {
             case "allow_other": allowOther = true
@@ -39,16 +40,14 @@ struct MountOptions {
             case "debug": debug = true
             case "foreground": foreground = true
             case "log_file":
-                guard let value, !value.isEmpty else { throw ValidationError("-o log_file needs a path (log_file=PATH)") }
+                guard let value, !value.isEmpty else { throw SettingError("-o log_file needs a path (log_file=PATH)") }
                 logFile = value
-            case "max_region_size": maxRegionSize = try number(UInt64.self)
-            case "readahead_kb": readaheadKB = try number(Int.self)
+            case "max_region_size": maxRegionSize = try number(Limits.maxRegionSize)
+            case "readahead_kb": readaheadKB = try number(Limits.readaheadKB)
             case "open_calls": openCalls = true
-            case "poll_interval": pollInterval = try number(Int.self)
+            case "poll_interval": pollInterval = try number(Limits.pollInterval)
             case "verify_reads": verifyReads = true
-            case "max_threads":
-                maxThreads = try number(Int.self)
-                guard maxThreads >= 1 else { throw ValidationError("-o max_threads must be at least 1") }
+            case "max_threads": maxThreads = try number(Limits.maxThreads)
             case "dev": dev = true
             case "nodev": dev = false
             case "suid": suid = true
@@ -59,7 +58,7 @@ struct MountOptions {
             case "rw": requestedReadWrite = true
             default:
                 if MountOptions.ignored.contains(name) || name.hasPrefix("x-") || name == "comment" { continue }
-                throw ValidationError("unknown mount option -o \(option) (see `layerfs mount --help`)")
+                throw SettingError("unknown mount option -o \(option) (see `layerfs mount --help`)")
             }
         }
     }

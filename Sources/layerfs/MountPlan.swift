@@ -169,7 +169,7 @@ struct MountPlan {
         HangupListener.start(sink: sink, logger: logger)
         if !mountpoint.hasPrefix("/dev/fd/") { setReadahead(logger: logger) }
         VolumeWatcher(fs: fs, pollIntervalMilliseconds: options.pollInterval ?? 500) { [session] in session.notify($0) }.start()
-        let result = withExtendedLifetime(context) { session.run(maxThreads: UInt32(options.maxThreads)) }
+        let result = withExtendedLifetime(context) { session.run(maxThreads: options.maxThreads) }
         session.unmount()
         logger.info("unmounted \(mountpoint)")
         // libfuse's signal handlers end the loop with the signal's number: a clean stop.

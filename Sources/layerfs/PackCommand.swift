@@ -28,8 +28,10 @@ struct PackCommand: ParsableCommand {
     @Option(help: "RFC 3339 time of this pack: the index's updated_at (default: $SOURCE_DATE_EPOCH, else now).")
     var time: String?
 
-    @Option(help: "Refuse a region larger than this many bytes (default: $MMAP_MAX_SIZE, else no limit).")
-    var maxRegionSize: UInt64?
+    // .unconditional: `--max-region-size -1` is a value to refuse as out of range, not a
+    // missing value followed by an unknown option.
+    @Option(parsing: .unconditional, help: ArgumentHelp("Refuse a region larger than this many bytes (\(Limits.maxRegionSize.allowed); default: $MMAP_MAX_SIZE, else no limit).", valueName: "bytes"))
+    var maxRegionSize: String?
 
     @Flag(help: "Replace the two files inside OUTPUT_DIR instead of swapping directories (what happens where RENAME_EXCHANGE is refused, e.g. NFS).")
     var fileByFile = false
@@ -62,9 +64,9 @@ struct PackCommand: ParsableCommand {
             kind = .proto(last)
         }
         let location = DimensionLocation(kind: kind, directory: output, displayPath: output)
-        var options = Packer.Options(time: try Settings.time(time))
+        var options = Packer.Options(time: try Settings.checked { () throws(SettingError) in try Settings.time(time) })
         options.dimensionName = name
-        options.maxRegionSize = try Settings.maxRegionSize(maxRegionSize)
+        options.maxRegionSize = try Settings.checked { () throws(SettingError) in try Settings.maxRegionSize(maxRegionSize) }
         options.fileByFile = fileByFile
         let progress = Progress(label: "packing \(output)")
         do {

@@ -17,26 +17,38 @@ enum Settings {
     }
 
     /// --max-region-size, else $MMAP_MAX_SIZE (bytes), else no limit.
-    static func maxRegionSize(_ option: UInt64?) throws -> UInt64? {
-        if let option { return option }
+    static func maxRegionSize(_ option: String?) throws(SettingError) -> UInt64? {
+        if let option { return try Limits.maxRegionSize.parse(option, spelling: "--max-region-size \(option)") }
+        return try maxRegionSizeFromEnvironment()
+    }
+
+    /// $MMAP_MAX_SIZE, checked like the option it stands in for; nil when unset.
+    static func maxRegionSizeFromEnvironment() throws(SettingError) -> UInt64? {
         guard let text = environment("MMAP_MAX_SIZE") else { return nil }
-        guard let v = UInt64(text) else {
-            throw ValidationError("MMAP_MAX_SIZE: \"\(text)\" is not a size in bytes")
-        }
-        return v
+        return try Limits.maxRegionSize.parse(text, spelling: "MMAP_MAX_SIZE=\(text)")
     }
 
     /// --time T, else $SOURCE_DATE_EPOCH, else now.
-    static func time(_ option: String?) throws -> Timestamp {
+    static func time(_ option: String?) throws(SettingError) -> Timestamp {
         if let option {
-            guard let t = Timestamp(rfc3339: option) else { throw ValidationError("--time: \"\(option)\" is not an RFC 3339 timestamp") }
+            guard let t = Timestamp(rfc3339: option) else { throw SettingError("--time: " + Timestamp.refusal(option)) }
             return t
         }
         if let text = environment("SOURCE_DATE_EPOCH") {
-            guard let s = Int64(text) else { throw ValidationError("SOURCE_DATE_EPOCH: \"\(text)\" is not a number of seconds") }
-            return Timestamp(seconds: s)
+            return Timestamp(seconds: try Limits.sourceDateEpoch.parse(text, spelling: "SOURCE_DATE_EPOCH=\(text)"))
         }
         return Timestamp.now()
+    }
+
+    /// Runs `body`; a refused setting becomes its `layerfs:` line and exit status 1, as every
+    /// other refusal of the command line does.
+    static func checked<T>(_ body: () throws(SettingError) -> T) throws(ExitCode) -> T {
+        do {
+            return try body()
+        } catch {
+            printError(error.description)
+            throw ExitCode.failure
+        }
     }
 
     static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }

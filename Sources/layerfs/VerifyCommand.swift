@@ -11,15 +11,16 @@ struct VerifyCommand: ParsableCommand {
     @Argument(help: "A volume (default: $MMAP_BASE_PATH, else data/mmap) or one dimension directory.")
     var path: String?
 
-    @Option(help: "Refuse regions larger than this many bytes (default: $MMAP_MAX_SIZE, else no limit).")
-    var maxRegionSize: UInt64?
+    // .unconditional: `--max-region-size -1` is a value to refuse as out of range.
+    @Option(parsing: .unconditional, help: ArgumentHelp("Refuse regions larger than this many bytes (\(Limits.maxRegionSize.allowed); default: $MMAP_MAX_SIZE, else no limit).", valueName: "bytes"))
+    var maxRegionSize: String?
 
     @Flag(name: .shortAndLong, help: "Print the summary only when there are problems.")
     var quiet = false
 
     func run() throws {
         let path = Settings.base(path)
-        var verifier = Verifier(maxRegionSize: try Settings.maxRegionSize(maxRegionSize))
+        var verifier = Verifier(maxRegionSize: try Settings.checked { () throws(SettingError) in try Settings.maxRegionSize(maxRegionSize) })
         let volume = Volume(base: path)
         let report: Verifier.Report
         if !volume.exists, let location = Volume.location(ofDimensionDirectory: path) {

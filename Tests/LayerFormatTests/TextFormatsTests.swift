@@ -33,6 +33,33 @@ final class TextFormatsTests: XCTestCase {
         }
     }
 
+    func testTimestampsAreRealDatesAndTimes() {
+        let refused = [
+            "2024-02-31T00:00:00Z", "2023-02-29T00:00:00Z", "1900-02-29T00:00:00Z", "2024-04-31T00:00:00Z",
+            "2024-13-01T00:00:00Z", "2024-00-10T00:00:00Z", "2024-01-00T00:00:00Z", "2024-01-32T00:00:00Z",
+            "2024-01-01T24:00:00Z", "2024-01-01T23:60:00Z", "2024-01-01T23:59:60Z", "2016-12-31T23:59:60Z",
+            "2024-02-30T12:00:00+02:00", "2023-02-29 10:00:00.5z",
+        ]
+        for text in refused { XCTAssertNil(Timestamp(rfc3339: text), text) }
+        let accepted = [
+            ("2024-02-29T00:00:00Z", 1_709_164_800), ("2000-02-29T12:00:00Z", 951_825_600),
+            ("2023-02-28T23:59:59Z", 1_677_628_799), ("2024-12-31T23:59:59Z", 1_735_689_599),
+            ("2024-04-30T00:00:00Z", 1_714_435_200), ("1970-01-01T00:00:00Z", 0),
+        ]
+        for (text, seconds) in accepted {
+            let t = Timestamp(rfc3339: text)
+            XCTAssertEqual(t?.seconds, Int64(seconds), text)
+            XCTAssertEqual(t?.rfc3339, text, "reads back as written")
+        }
+    }
+
+    func testNonexistentDateInAnIndexIsRefused() throws {
+        let fx = Fixture()
+        try fx.pack(2, ["alpha"])
+        try fx.editIndexText(2) { $0.replacingFirst("\"created_at\": \"2024-10-24T12:00:00Z\"", with: "\"created_at\": \"2024-02-31T12:00:00Z\"") }
+        XCTAssertError(fx.loadError(2), .invalidValue, file: "D02/index.json", field: "created_at")
+    }
+
     func testChecksumSpelling() {
         let hex = String(repeating: "0123456789abcdef", count: 4)
         let d = Digest256(checksumString: "sha256:" + hex)

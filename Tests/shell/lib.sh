@@ -31,6 +31,26 @@ expect_eq() {
     if [ "$2" == "$3" ]; then ok "$1"; else fail "$1" "expected [$2], got [$3]"; fi
 }
 
+# require_fuse WHAT: the suites that mount need a FUSE device; WHAT says what cannot run
+# without one. On a developer's machine without it they are skipped (exit 0). Under CI (CI=true
+# or CI=1, as CI services set it) a missing device fails instead: a CI run that skips every
+# mount test would be green having tested none of them. The device is $LAYERFS_FUSE_DEVICE
+# (default /dev/fuse), so that this check itself can be tested where /dev/fuse exists.
+require_fuse() {
+    local what=$1 device=${LAYERFS_FUSE_DEVICE:-/dev/fuse}
+    [ -c "$device" ] && return 0
+    case ${CI:-} in
+    true | 1)
+        echo "FAILED: $device is absent, so $what cannot run, and CI=$CI does not allow skipping them" >&2
+        echo "0 passed, 1 failed"
+        exit 1
+        ;;
+    esac
+    echo "SKIPPED: $device is absent on this machine; $what cannot run here" >&2
+    echo "0 passed, 0 failed, 1 skipped"
+    exit 0
+}
+
 finish() {
     echo
     [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
