@@ -61,47 +61,34 @@ public final class ServedGeneration: Sendable {
 /// did something. The directory's and files' identities tell a replacement (new inode) from
 /// an in-place modification (same inode, new size or mtime).
 public struct DimensionSignature: Equatable, Sendable {
-    struct FileID: Equatable, Sendable {
-        var device: UInt64, inode: UInt64, size: Int64, mtime: Int64, mtimeNanoseconds: Int
-
-        init(_ st: stat) {
-            device = UInt64(st.st_dev)
-            inode = UInt64(st.st_ino)
-            size = Int64(st.st_size)
-            mtime = Int64(st.st_mtim.tv_sec)
-            mtimeNanoseconds = st.st_mtim.tv_nsec
-        }
-    }
-
-    var directory: FileID?
-    var region: FileID?
-    var index: FileID?
+    var directory: FileIdentity?
+    var region: FileIdentity?
+    var index: FileIdentity?
 
     static func read(_ location: DimensionLocation) -> DimensionSignature {
-        func id(_ path: String) -> FileID? {
+        func id(_ path: String) -> FileIdentity? {
             var st = stat()
             guard stat(path, &st) == 0 else { return nil }
-            return FileID(st)
+            return FileIdentity(st)
         }
         // The directory counts by identity only: a swap gives a new one, while its mtime
         // moves with every scratch file a writer creates beside the two that matter.
         var directory = id(location.directory)
         directory?.size = 0
-        directory?.mtime = 0
+        directory?.mtimeSeconds = 0
         directory?.mtimeNanoseconds = 0
         return DimensionSignature(directory: directory, region: id(location.regionPath), index: id(location.indexPath))
     }
 
-    /// The files a loaded generation was read from, by fstat of the descriptors it opened:
-    /// the paths may already name newer files by the time the load ends.
-    init(directory: FileID?, generation: Generation) {
+    /// The files a loaded generation was read from, by fstat of the descriptors it used: the
+    /// paths may already name newer files by the time the load ends.
+    init(directory: FileIdentity?, generation: Generation) {
         self.directory = directory
-        region = FileID(generation.region.status)
-        var st = stat()
-        index = stat(generation.location.indexPath, &st) == 0 ? FileID(st) : nil
+        region = generation.regionFile
+        index = generation.indexFile
     }
 
-    init(directory: FileID?, region: FileID?, index: FileID?) {
+    init(directory: FileIdentity?, region: FileIdentity?, index: FileIdentity?) {
         self.directory = directory
         self.region = region
         self.index = index
@@ -110,6 +97,6 @@ public struct DimensionSignature: Equatable, Sendable {
     /// The same region file, changed in place: a writer breaking the rules.
     func regionModifiedInPlace(comparedTo old: DimensionSignature) -> Bool {
         guard let r = region, let o = old.region, r.device == o.device, r.inode == o.inode else { return false }
-        return r.size != o.size || r.mtime != o.mtime || r.mtimeNanoseconds != o.mtimeNanoseconds
+        return r.size != o.size || r.mtimeSeconds != o.mtimeSeconds || r.mtimeNanoseconds != o.mtimeNanoseconds
     }
 }

@@ -18,7 +18,8 @@ public final class VolumeWatcher: @unchecked Sendable {
     /// `deliver` sends the invalidations to the kernel; it runs on the watcher thread.
     public init(fs: FileSystem, pollIntervalMilliseconds: Int, deliver: @escaping @Sendable ([Invalidation]) -> Void) {
         self.fs = fs
-        self.pollInterval = pollIntervalMilliseconds
+        // The command checks the range; clamped here too, so no value can trap the watcher thread.
+        self.pollInterval = min(max(0, pollIntervalMilliseconds), 3_600_000)
         self.deliver = deliver
     }
 
