@@ -125,17 +125,20 @@ for name, call in [("stat", lambda: os.stat(".")), ("listdir", lambda: os.listdi
     except OSError as e:
         out.append(name + "=" + (os.strerror(e.errno)))
 open(sys.argv[3], "w").write(" ".join(out) + "\n")
+# Stay inside (the old directory stays pinned) until the dimension is back and checked.
+while not os.path.exists(sys.argv[3] + ".done"): time.sleep(0.05)
 PY
 inside=$!
 sleep 0.5
 rm -rf "$v/consciousness/D20"; sleep 1
 expect_fail "removed dimension disappears" "No such file" ls "$m/D20"
-wait $inside
+for _ in $(seq 50); do [ -s "$work/inside.txt" ] && break; sleep 0.1; done
 expect_eq "removed dimension: stat, listdir, getxattr of its open directory answer ENOENT" \
     "stat=No such file or directory listdir=No such file or directory getxattr=No such file or directory" "$(cat "$work/inside.txt")"
 cp -r "$work/in" "$work/in17"; cp "$work/in/layer-001" "$work/in17/layer-017"
 "$layerfs" pack --dimension 20 "$work/in17" "$v/consciousness/D20" >/dev/null; sleep 1
-expect "dimension back: a layer looked up in vain before is found" grep -q "generation 800" "$m/D20/layer-017"
+expect "dimension back (old directory still pinned): a layer looked up in vain before is found" grep -q "generation 800" "$m/D20/layer-017"
+touch "$work/inside.txt.done"; wait $inside
 
 expect "daemon alive at the end" daemon_alive
 expect "unmount" "$layerfs" unmount "$m"
