@@ -7,7 +7,7 @@ MNT ?= mountpoint
 RELEASE := .build/release/layerfs
 SWIFT_FLAGS ?=
 
-.PHONY: all deps build release run unmount test model fuzz init-mmap test-mmap mmap-info bench bench-format install uninstall clean
+.PHONY: all deps build release run unmount test model soak fuzz init-mmap test-mmap mmap-info bench bench-format install uninstall clean
 
 all: release
 
@@ -43,6 +43,13 @@ test: deps
 	scripts/test-cli.sh .build/debug/layerfs
 	scripts/test-mount.sh .build/debug/layerfs
 	scripts/test-live.sh .build/debug/layerfs
+	scripts/soak.sh .build/debug/layerfs 150
+
+# The long soak: a mount under listings and readers while a dimension is replaced
+# REPLACEMENTS times (default 1000) must release every generation it stopped serving.
+soak: deps
+	swift build $(SWIFT_FLAGS)
+	scripts/soak.sh .build/debug/layerfs $(or $(REPLACEMENTS),1000)
 
 init-mmap: release
 	$(RELEASE) init $(BASE)
