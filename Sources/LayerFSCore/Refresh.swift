@@ -117,7 +117,7 @@ extension FileSystem {
         case .taken(let before, let after):
             let names = FileSystem.changedNames(before?.table, after?.table)
             if let after {
-                logger.info("\(slot.location.displayPath): serving \(after.regionChecksum.checksumString), \(names.count) names changed")
+                logger.info("\(slot.location.displayPath): serving generation \(after.regionChecksum.checksumString), \(names.count) names changed")
             }
             return names.map { .entry(parent: node, name: PackInput.fileName(forLayer: $0)) } + [.directory(node)]
         }
