@@ -56,9 +56,9 @@ expect_eq "findmnt shows source and type" "$v fuse.layerfs" "$(findmnt -n -o SOU
 expect "mount options carry ro,nosuid,nodev" bash -c "findmnt -n -o OPTIONS '$m' | grep -q 'ro,nosuid,nodev'"
 
 # ---- attributes
-expect_eq "file mode, size, blocks, links" "444 regular file 3000000 5860 1" "$(stat -c '%a %F %s %b %h' "$m/D15/layer-010")"
+expect_eq "file mode (region.mmap's), size, blocks, links" "$(stat -c %a "$v/consciousness/D15/region.mmap") regular file 3000000 5860 1" "$(stat -c '%a %F %s %b %h' "$m/D15/layer-010")"
 expect_eq "empty layer" "0 0" "$(stat -c '%s %b' "$m/D15/layer-002")"
-expect_eq "directory mode" "555 directory" "$(stat -c '%a %F' "$m/D15")"
+expect_eq "directory mode (the dimension directory's)" "$(stat -c %a "$v/consciousness/D15") directory" "$(stat -c '%a %F' "$m/D15")"
 expect_eq "mtime is the layer's updated_at" "$(date -d 2023-03-04T05:06:07Z +%s)" "$(stat -c %Y "$m/D15/layer-001")"
 expect_eq "ctime = atime = mtime" "1 1" "$(stat -c '%X %Z %Y' "$m/D15/layer-001" | awk '{print ($1==$3), ($2==$3)}')"
 expect_eq "directory mtime is the index's updated_at" "$(date -d 2024-06-01T00:00:00Z +%s)" "$(stat -c %Y "$m/D15")"

@@ -1,3 +1,4 @@
+import Glibc
 import LayerFormat
 
 /// What `stat` shows for a node, as plain values; the binding turns it into `struct stat`.
@@ -6,7 +7,7 @@ public struct Attributes: Equatable, Sendable {
 
     public var inode: InodeNumber
     public var kind: Kind
-    /// Permission bits only: 0444 for files, 0555 for directories.
+    /// Permission bits only (`Presentation` decides them).
     public var permissions: UInt32
     public var links: UInt32
     public var size: UInt64
@@ -17,6 +18,21 @@ public struct Attributes: Equatable, Sendable {
 
     /// 512-byte blocks, rounded up, so that `du` adds up to the layers' sizes.
     public var blocks: UInt64 { (size + 511) / 512 }
+}
+
+/// Owner, mode, mtime and device of a path of the volume, by stat (following symlinks).
+struct PathStatus {
+    var uid: UInt32, gid: UInt32, mode: UInt32, mtime: Int64, device: UInt64
+
+    init?(_ path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        uid = st.st_uid
+        gid = st.st_gid
+        mode = st.st_mode
+        mtime = Int64(st.st_mtim.tv_sec)
+        device = UInt64(truncatingIfNeeded: st.st_dev)
+    }
 }
 
 /// A name handed to the kernel with its node id and attributes (LOOKUP, READDIRPLUS).

@@ -89,15 +89,8 @@ public final class DimensionSlot: Sendable {
         }
     }
 
-    /// Owner and mtime of the dimension directory, for when there is no region to take them from.
-    var directoryStatus: (uid: UInt32, gid: UInt32, mtime: Int64)? { DimensionSlot.ownerAndTime(location.directory) }
-
-    /// Owner, group and mtime of a path (nil when it cannot be stat'ed).
-    static func ownerAndTime(_ path: String) -> (uid: UInt32, gid: UInt32, mtime: Int64)? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return (st.st_uid, st.st_gid, Int64(st.st_mtim.tv_sec))
-    }
+    /// Owner, mode and mtime of the dimension directory.
+    var directoryStatus: PathStatus? { PathStatus(location.directory) }
 
     func withState<R, E: Error>(_ body: (inout sending State) throws(E) -> sending R) throws(E) -> sending R {
         try state.withLock(body)

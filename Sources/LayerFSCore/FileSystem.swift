@@ -21,6 +21,8 @@ public final class FileSystem: Sendable {
         public var nodeTagging = NodeTagging()
         /// The first version a slot gives out; tests start near a tag wrap.
         public var firstVersion: UInt64 = 1
+        /// Owners and modes shown (the volume's own unless overridden).
+        public var presentation = Presentation()
 
         public init(base: String) { self.base = base }
     }
@@ -130,17 +132,22 @@ public final class FileSystem: Sendable {
 
     // MARK: - Attributes
 
+    /// A directory of the volume that is not a dimension (the root, proto/): its own owner,
+    /// mode and mtime.
+    func plainDirectoryAttributes(_ inode: InodeNumber, path: String, links: Int) -> Attributes {
+        let s = PathStatus(path)
+        let a = Attributes(inode: inode, kind: .directory, permissions: 0, links: UInt32(links),
+                           size: 0, uid: s?.uid ?? 0, gid: s?.gid ?? 0, time: Timestamp(seconds: s?.mtime ?? 0))
+        return configuration.presentation.apply(a, volumeMode: s?.mode ?? 0o555)
+    }
+
     func rootAttributes() -> Attributes {
-        let s = DimensionSlot.ownerAndTime(configuration.base)
-        let subdirectories = visibleSlots(proto: false).count + (showsProto ? 1 : 0)
-        return Attributes(inode: .root, kind: .directory, permissions: 0o555, links: UInt32(2 + subdirectories),
-                          size: 0, uid: s?.uid ?? 0, gid: s?.gid ?? 0, time: Timestamp(seconds: s?.mtime ?? 0))
+        plainDirectoryAttributes(.root, path: configuration.base,
+                                 links: 2 + visibleSlots(proto: false).count + (showsProto ? 1 : 0))
     }
 
     func protoAttributes() -> Attributes {
-        let s = DimensionSlot.ownerAndTime(volume.protoDirectory)
-        return Attributes(inode: .protoDirectory, kind: .directory, permissions: 0o555, links: UInt32(2 + visibleSlots(proto: true).count),
-                          size: 0, uid: s?.uid ?? 0, gid: s?.gid ?? 0, time: Timestamp(seconds: s?.mtime ?? 0))
+        plainDirectoryAttributes(.protoDirectory, path: volume.protoDirectory, links: 2 + visibleSlots(proto: true).count)
     }
 
     /// A dimension directory: owner and time of its served region, else of the directory
@@ -151,16 +158,14 @@ public final class FileSystem: Sendable {
             if state.isRemoved { throw .notFound }
             return (state.directoryNode(slot: slot.slot), state.directoryGeneration, state.served)
         }
-        if let served {
-            return Entry(node: node, generation: generation,
-                         attributes: Attributes(inode: inode, kind: .directory, permissions: 0o555, links: 2, size: 0,
-                                                uid: served.uid, gid: served.gid, time: served.updatedAt))
-        }
         // The directory vanished and the watcher has not seen it yet: already gone.
         guard let d = slot.directoryStatus else { throw .notFound }
-        return Entry(node: node, generation: generation,
-                     attributes: Attributes(inode: inode, kind: .directory, permissions: 0o555, links: 2, size: 0,
-                                            uid: d.uid, gid: d.gid, time: Timestamp(seconds: d.mtime)))
+        let a = if let served {
+            Attributes(inode: inode, kind: .directory, permissions: 0, links: 2, size: 0, uid: served.uid, gid: served.gid, time: served.updatedAt)
+        } else {
+            Attributes(inode: inode, kind: .directory, permissions: 0, links: 2, size: 0, uid: d.uid, gid: d.gid, time: Timestamp(seconds: d.mtime))
+        }
+        return Entry(node: node, generation: generation, attributes: configuration.presentation.apply(a, volumeMode: d.mode))
     }
 
     func layerEntry(_ slot: DimensionSlot, _ served: ServedGeneration, _ record: LayerRecord, _ tagging: NodeTagging) -> Entry {
@@ -169,8 +174,9 @@ public final class FileSystem: Sendable {
     }
 
     func layerAttributes(_ slot: DimensionSlot, _ served: ServedGeneration, _ record: LayerRecord) -> Attributes {
-        Attributes(inode: InodeNumber.layer(key: slot.inodeKey, id: record.id), kind: .file, permissions: 0o444, links: 1,
-                   size: record.size, uid: served.uid, gid: served.gid, time: Timestamp(seconds: record.updatedAt))
+        let a = Attributes(inode: InodeNumber.layer(key: slot.inodeKey, id: record.id), kind: .file, permissions: 0, links: 1,
+                           size: record.size, uid: served.uid, gid: served.gid, time: Timestamp(seconds: record.updatedAt))
+        return configuration.presentation.apply(a, volumeMode: served.mode)
     }
 
     // MARK: - Operations

@@ -18,6 +18,8 @@ public final class ServedGeneration: Sendable {
     public let updatedAt: Timestamp
     public let uid: UInt32
     public let gid: UInt32
+    /// region.mmap's mode: what the layers show.
+    public let mode: UInt32
     /// The region's header checksum: `user.generation` shows it.
     public let regionChecksum: Digest256
     /// What the files looked like when this generation was loaded.
@@ -36,6 +38,7 @@ public final class ServedGeneration: Sendable {
         updatedAt = generation.updatedAt
         uid = generation.region.status.st_uid
         gid = generation.region.status.st_gid
+        mode = generation.region.status.st_mode
         regionChecksum = generation.header.checksum
         self.signature = signature
         verified = Mutex([])

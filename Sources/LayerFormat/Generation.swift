@@ -28,8 +28,16 @@ public final class Generation: @unchecked Sendable {
     public static func load(_ location: DimensionLocation, maxRegionSize: UInt64? = nil) throws(FormatError) -> Generation? {
         let regionDisplay = location.displayPath + "/region.mmap"
         let indexDisplay = location.displayPath + "/index.json"
-        let hasRegion = SystemCalls.fileStatus(location.regionPath) != nil
-        let hasIndex = SystemCalls.fileStatus(location.indexPath) != nil
+        // Absent is a state (an empty dimension); any other failure to look is an error, or an
+        // unreadable dimension would pass for an empty one.
+        func present(_ path: String, _ display: String) throws(FormatError) -> Bool {
+            var st = stat()
+            if lstat(path, &st) == 0 { return true }
+            if errno == ENOENT { return false }
+            throw SystemCalls.fail(display, "cannot be looked at")
+        }
+        let hasRegion = try present(location.regionPath, regionDisplay)
+        let hasIndex = try present(location.indexPath, indexDisplay)
         switch (hasRegion, hasIndex) {
         case (false, false): return nil
         case (true, false): throw FormatError(.unusableFile, file: indexDisplay, "file is missing (region.mmap is present)")

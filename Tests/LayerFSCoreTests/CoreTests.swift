@@ -53,10 +53,10 @@ final class CoreTests: XCTestCase {
         XCTAssertEqual(try names(fs, .root), ["."] + [".."] + (1...14).map { DimensionLocation.directoryName(for: UInt32($0)) })
         let d1 = try fs.lookup(parent: .root, name: "D01")
         XCTAssertEqual(d1.attributes.kind, .directory)
-        XCTAssertEqual(d1.attributes.permissions, 0o555)
+        XCTAssertEqual(d1.attributes.permissions, mode(base + "/consciousness/D01"), "the directory's own mode")
         XCTAssertEqual(try names(fs, d1.node), [".", "..", "layer-001", "layer-002", "layer-003"])
         let layer = try fs.lookup(parent: d1.node, name: "layer-002")
-        XCTAssertEqual(layer.attributes.permissions, 0o444)
+        XCTAssertEqual(layer.attributes.permissions, mode(base + "/consciousness/D01/region.mmap"), "region.mmap's mode")
         XCTAssertEqual(layer.attributes.inode, InodeNumber(rawValue: 1 << 32 | 2))
         XCTAssertEqual(layer.attributes.blocks, (layer.attributes.size + 511) / 512)
         XCTAssertTrue(try bytes(fs, layer.node).hasPrefix("# Emotion (D01), layer 2"))
@@ -65,6 +65,34 @@ final class CoreTests: XCTestCase {
         XCTAssertThrowsError(try fs.lookup(parent: .root, name: "proto")) { XCTAssertEqual($0 as? FSError, .notFound) }
         XCTAssertThrowsError(try fs.lookup(parent: layer.node, name: "x")) { XCTAssertEqual($0 as? FSError, .notDirectory) }
         XCTAssertThrowsError(try fs.attributes(NodeID(rawValue: 999 << 48))) { XCTAssertEqual($0 as? FSError, .notFound) }
+    }
+
+    func mode(_ path: String) -> UInt32 {
+        var st = stat()
+        XCTAssertEqual(stat(path, &st), 0)
+        return st.st_mode & 0o777
+    }
+
+    func testOwnersAndModesFollowTheVolumeUnlessOverridden() throws {
+        XCTAssertEqual(chmod(base + "/consciousness/D01/region.mmap", 0o640), 0)
+        XCTAssertEqual(chmod(base + "/consciousness/D01", 0o750), 0)
+        let own = makeFS()
+        let d1 = try own.lookup(parent: .root, name: "D01")
+        XCTAssertEqual(d1.attributes.permissions, 0o750)
+        XCTAssertEqual(try own.lookup(parent: d1.node, name: "layer-001").attributes.permissions, 0o640)
+        XCTAssertEqual(try own.attributes(.root).permissions, mode(base))
+
+        var configuration = FileSystem.Configuration(base: base)
+        configuration.presentation.uid = 1234
+        configuration.presentation.gid = 5678
+        configuration.presentation.fileMode = 0o4664
+        configuration.presentation.umask = 0o027
+        let shown = FileSystem(configuration: configuration, logger: Logger(label: "test"))
+        let d = try shown.lookup(parent: .root, name: "D01")
+        let l = try shown.lookup(parent: d.node, name: "layer-001")
+        XCTAssertEqual(l.attributes.permissions, 0o640, "file_mode 4664 without set-id bits, masked by umask 027")
+        XCTAssertEqual(d.attributes.permissions, 0o750, "dir mode is the directory's, masked")
+        XCTAssertEqual([l.attributes.uid, l.attributes.gid, d.attributes.uid, d.attributes.gid], [1234, 5678, 1234, 5678])
     }
 
     func testReadsAreClippedToTheLayer() throws {
