@@ -9,16 +9,20 @@ struct MountCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mount",
         abstract: "Mount a volume: every layer a read-only file, its checksum and metadata as extended attributes.",
+        // One line per paragraph: ArgumentParser wraps to the terminal, and keeps newlines.
         discussion: """
-        Returns once the mount answers (so `layerfs mount SRC MNT && ls MNT` works), or exits
-        non-zero with the reason and nothing mounted. Every option also has an -o spelling for
-        fstab:  /srv/mmap  /mnt/layers  fuse.layerfs  ro,allow_other  0 0
-        -o options: allow_other, allow_root, debug, log_file=PATH, max_region_size=N,
-        readahead_kb=N, open_calls, poll_interval=MS, verify_reads, max_threads=N, dev, suid (nodev and nosuid are the default), noexec,
-        noatime; mount(8)'s generic options (ro, defaults, nofail, _netdev, x-*) are accepted.
-        Numbers out of range are refused before anything is mounted: poll_interval \(Limits.pollInterval.allowed),
-        max_threads \(Limits.maxThreads.allowed), readahead_kb \(Limits.readaheadKB.allowed),
-        max_region_size and $MMAP_MAX_SIZE \(Limits.maxRegionSize.allowed).
+        Returns once the mount answers (so `layerfs mount SRC MNT && ls MNT` works), or exits non-zero with the reason and nothing mounted.
+
+        Every option also has an -o spelling, for /etc/fstab: /srv/mmap /mnt/layers fuse.layerfs ro,allow_other 0 0
+
+        -o options: allow_other, allow_root, auto_unmount, debug, foreground, log_file=PATH, max_region_size=N, readahead_kb=N, open_calls, poll_interval=MS, verify_reads, max_threads=N, uid=N, gid=N, file_mode=OCTAL, dir_mode=OCTAL, umask=OCTAL, dev, suid, noexec, noatime (nodev and nosuid are the default). mount(8)'s generic options (ro, defaults, nofail, _netdev, x-*) are accepted.
+
+        Numbers out of range are refused before anything is mounted: poll_interval \(Limits.pollInterval.allowed), max_threads \(Limits.maxThreads.allowed), readahead_kb \(Limits.readaheadKB.allowed), max_region_size and $MMAP_MAX_SIZE \(Limits.maxRegionSize.allowed).
+
+        Examples:
+          layerfs mount data/mmap /mnt/layers
+          layerfs mount --allow-other --uid 1000 --gid 1000 /srv/mmap /mnt/layers
+          layerfs /srv/mmap /mnt/layers -o ro,allow_other,poll_interval=1000
         """
     )
 
@@ -58,7 +62,22 @@ struct MountCommand: ParsableCommand {
     @Flag(help: "Check each layer's SHA-256 before serving its first byte (once per generation); a mismatch answers EIO.")
     var verifyReads = false
 
-    @Option(name: .customShort("o"), parsing: .singleValue, help: "Mount options, comma-separated (see above).")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Show every file and directory as owned by this user id (default: the volume's owners).", valueName: "uid"))
+    var uid: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Show every file and directory as owned by this group id.", valueName: "gid"))
+    var gid: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Show layers with this octal mode (default: region.mmap's).", valueName: "mode"))
+    var fileMode: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Show directories with this octal mode (default: each directory's own).", valueName: "mode"))
+    var dirMode: String?
+
+    @Flag(help: "Unmount automatically if the daemon dies (fusermount3 waits for it).")
+    var autoUnmount = false
+
+    @Option(name: .customShort("o"), parsing: .singleValue, help: ArgumentHelp("Mount options, comma-separated (see above).", valueName: "options"))
     var options: [String] = []
 
     func validate() throws {
@@ -82,6 +101,11 @@ struct MountCommand: ParsableCommand {
         mo.openCalls = mo.openCalls || openCalls
         if let pollInterval { mo.pollInterval = try Limits.pollInterval.parse(pollInterval, spelling: "--poll-interval \(pollInterval)") }
         mo.verifyReads = mo.verifyReads || verifyReads
+        mo.autoUnmount = mo.autoUnmount || autoUnmount
+        if let uid { mo.presentation.uid = try Limits.owner.parse(uid, spelling: "--uid \(uid)") }
+        if let gid { mo.presentation.gid = try Limits.owner.parse(gid, spelling: "--gid \(gid)") }
+        if let fileMode { mo.presentation.fileMode = try Limits.mode.parse(fileMode, spelling: "--file-mode \(fileMode)") }
+        if let dirMode { mo.presentation.directoryMode = try Limits.mode.parse(dirMode, spelling: "--dir-mode \(dirMode)") }
         return mo
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import LayerFSCore
 
 /// `-o` options: every layerfs option has an `-o name[=value]` spelling (for fstab), and the
 /// generic mount options that mount(8) passes are accepted. Anything else is an error, and so
@@ -20,6 +21,8 @@ struct MountOptions {
     var exec = true
     var atime: String?
     var requestedReadWrite = false
+    var autoUnmount = false
+    var presentation = Presentation()
 
     /// Options mount(8) or mount.fuse3 may pass that do not change what layerfs does.
     static let ignored: Set<String> = ["ro", "defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "users",
@@ -56,6 +59,12 @@ struct MountOptions {
             case "noexec": exec = false
             case "atime", "noatime", "relatime", "strictatime": atime = name
             case "rw": requestedReadWrite = true
+            case "auto_unmount": autoUnmount = true
+            case "uid": presentation.uid = try number(Limits.owner)
+            case "gid": presentation.gid = try number(Limits.owner)
+            case "file_mode": presentation.fileMode = try number(Limits.mode)
+            case "dir_mode": presentation.directoryMode = try number(Limits.mode)
+            case "umask": presentation.umask = try number(Limits.umask)
             default:
                 if MountOptions.ignored.contains(name) || name.hasPrefix("x-") || name == "comment" { continue }
                 throw SettingError("unknown mount option -o \(option) (see `layerfs mount --help`)")
@@ -72,6 +81,8 @@ struct MountOptions {
         if !exec { out.append("noexec") }
         if let atime { out.append(atime) }
         if allowOther { out.append("allow_other") } else if allowRoot { out.append("allow_root") }
+        // libfuse's: fusermount3 stays behind and unmounts when the daemon dies.
+        if autoUnmount { out.append("auto_unmount") }
         return out
     }
 }

@@ -150,6 +150,7 @@ struct MountPlan {
         configuration.maxRegionSize = options.maxRegionSize
         configuration.cache.noOpen = !options.openCalls
         configuration.verifyReads = options.verifyReads
+        configuration.presentation = options.presentation
         let fs = FileSystem(configuration: configuration, logger: logger)
         let mountpoint = self.mountpoint
         let context = MountContext(fs: fs, logger: logger, debug: options.debug) {

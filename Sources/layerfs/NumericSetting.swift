@@ -6,20 +6,25 @@
 struct NumericSetting<Value: FixedWidthInteger & Sendable>: Sendable {
     let range: ClosedRange<Value>
     let unit: String
+    /// 8 for modes and masks, written in octal as chmod and umask take them.
+    var radix = 10
 
     /// `0 to 3600000 milliseconds`: plain digits, so that a user can copy a bound.
-    var allowed: String { "\(range.lowerBound) to \(range.upperBound) \(unit)" }
+    var allowed: String {
+        radix == 8 ? "0\(String(range.lowerBound, radix: 8)) to 0\(String(range.upperBound, radix: 8)) \(unit)"
+            : "\(range.lowerBound) to \(range.upperBound) \(unit)"
+    }
 
     /// `spelling` is the setting as the user wrote it, for the message: `-o poll_interval=5`,
     /// `--poll-interval 5`, `MMAP_MAX_SIZE=5`.
     func parse(_ text: String, spelling: String) throws(SettingError) -> Value {
         let digits = text.first == "+" || text.first == "-" ? text.dropFirst() : Substring(text)
-        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && ($0.hexDigitValue ?? radix) < radix }) else {
             throw SettingError("\(spelling): not a whole number (\(allowed))")
         }
         // A well-formed number the type cannot hold (negative, or too many digits) is as much
         // out of range as one the type holds but the range excludes.
-        guard let value = Value(text), range.contains(value) else {
+        guard let value = Value(text, radix: radix), range.contains(value) else {
             throw SettingError("\(spelling): out of range (\(allowed))")
         }
         return value
@@ -42,6 +47,11 @@ enum Limits {
     static let maxRegionSize = NumericSetting<UInt64>(range: 4096...(1 << 62), unit: "bytes")
     /// The instants an RFC 3339 timestamp with a four-digit year can name from 1970 on: a
     /// later one would be written as a timestamp no reader accepts.
+    /// A user or group id; 4294967295 is (uid_t)-1, "no change" to chown, never an owner.
+    static let owner = NumericSetting<UInt32>(range: 0...4_294_967_294, unit: "(a numeric id)")
+    /// Permission bits, in octal; set-id and sticky bits are accepted and never shown.
+    static let mode = NumericSetting<UInt32>(range: 0...0o7777, unit: "(octal)", radix: 8)
+    static let umask = NumericSetting<UInt32>(range: 0...0o777, unit: "(octal)", radix: 8)
     static let sourceDateEpoch = NumericSetting<Int64>(range: 0...253_402_300_799, unit: "seconds since 1970-01-01T00:00:00Z")
 }
 
