@@ -134,7 +134,8 @@ expect_fail "chown: EROFS" "Read-only" chown 1:1 "$m/D15/layer-001"
 expect_fail "utimes: EROFS" "Read-only" touch -d 2020-01-01 "$m/D15/layer-001"
 expect_fail "setxattr: EROFS" "Read-only" setfattr -n user.x -v 1 "$m/D15/layer-001"
 expect_fail "removexattr: EROFS" "Read-only" setfattr -x user.checksum "$m/D15/layer-001"
-expect_eq "nothing on disk changed" "$(cd "$v" && find . -type f -newer "$expected" | wc -l)" "0"
+# temp/ is the volume's scratch space (the daemon's log goes there when there is no syslog).
+expect_eq "nothing on disk changed" "$(cd "$v" && find . -path ./temp -prune -o -type f -newer "$expected" -print | wc -l)" "0"
 
 # ---- stable inode numbers across mounts
 inodes1=$(cd "$m" && find . -exec stat -c '%n %i' {} + | sort)

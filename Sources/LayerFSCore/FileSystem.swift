@@ -43,6 +43,28 @@ public final class FileSystem: Sendable {
     public let logger: Logger
     let volume: Volume
     let directory = Mutex(SlotDirectory())
+    /// The device number of this mount (0 until the daemon has mounted). A dimension directory
+    /// on it lies under the mountpoint (a bind mount made later can put it there): reading it
+    /// would send requests to this daemon from inside a load, which waits on itself.
+    private let ownMountDevice = Atomic<UInt64>(0)
+
+    public func setOwnMountDevice(_ device: UInt64) { ownMountDevice.store(device, ordering: .releasing) }
+
+    /// Whether `path` is on this mount. Called with no lock held: the stat itself may be
+    /// answered by this daemon.
+    func isOnOwnMount(_ path: String) -> Bool {
+        isOwnDevice(PathStatus(path)?.device)
+    }
+
+    func isOwnDevice(_ device: UInt64?) -> Bool {
+        let own = ownMountDevice.load(ordering: .acquiring)
+        return own != 0 && device == own
+    }
+
+    static func ownMountError(_ location: DimensionLocation) -> FormatError {
+        FormatError(.unusableFile, file: location.displayPath,
+                    "lies under this mount's own mountpoint (a bind mount?): not served, since the daemon would read through itself")
+    }
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -104,7 +126,13 @@ public final class FileSystem: Sendable {
     /// for one load; other dimensions do not. One lock acquisition per request on the read path.
     func withLoadedState<R, E: Error>(_ slot: DimensionSlot,
                                       _ body: (inout sending DimensionSlot.State) throws(E) -> sending R) throws(E) -> sending R {
-        try slot.withState { (state) throws(E) -> sending R in
+        // Checked before the lock: the check may itself reach this daemon.
+        let onOwnMount = slot.withState { $0.isUnloaded } && isOnOwnMount(slot.location.directory)
+        return try slot.withState { (state) throws(E) -> sending R in
+            if onOwnMount && state.isUnloaded {
+                state.leave(to: .failed(FileSystem.ownMountError(slot.location)))
+                logger.error("dimension \(slot.location.displayPath) lies under the mountpoint of this mount: not served")
+            }
             if state.isUnloaded {
                 switch DimensionSlot.load(slot.location, into: &state, maxRegionSize: configuration.maxRegionSize) {
                 case .taken, .vanished: break

@@ -70,6 +70,16 @@ extension FileSystem {
     /// A new generation of one dimension, if its files changed and form one.
     func refresh(_ slot: DimensionSlot) -> [Invalidation] {
         let signature = DimensionSignature.read(slot.location)
+        if isOwnDevice(signature.directory?.device) {
+            let newly = slot.withState { state -> Bool in
+                if state.isUnloaded || state.isRemoved { return false }
+                if case .failed(let e) = state.phase, e == FileSystem.ownMountError(slot.location) { return false }
+                state.leave(to: .failed(FileSystem.ownMountError(slot.location)))
+                return true
+            }
+            if newly { logger.error("dimension \(slot.location.displayPath) now lies under the mountpoint of this mount: no longer served") }
+            return newly ? [.directory(slot.withState { $0.directoryNode(slot: slot.slot) })] : []
+        }
         enum Change {
             case none
             case broken

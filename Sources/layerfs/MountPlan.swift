@@ -45,6 +45,9 @@ struct MountPlan {
                 throw Failure(description: "mountpoint \(mountpoint) is not a directory")
             }
             self.mountpoint = MountPlan.realPath(absolute) ?? absolute
+            if let overlap = MountPlan.overlap(source: resolved, mountpoint: self.mountpoint) {
+                throw Failure(description: overlap)
+            }
         }
         if access("/dev/fuse", F_OK) != 0 {
             throw Failure(description: "/dev/fuse is missing: this kernel or container has no FUSE (load the fuse module, or run the container with --device /dev/fuse)")
@@ -58,7 +61,68 @@ struct MountPlan {
         if options.logFile != nil, let path = options.logFile, !path.hasPrefix("/") {
             throw Failure(description: "--log-file must be an absolute path (the daemon runs in /)")
         }
+        if let path = options.logFile {
+            // Opened (and created) now, so that a log that cannot be written stops the mount
+            // here instead of vanishing in the daemon.
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+            guard fd >= 0 else {
+                throw Failure(description: "cannot write the log file '\(path)': \(String(cString: strerror(errno)))")
+            }
+            close(fd)
+        }
         self.options = options
+        self.daemonLog = options.logFile.map { .file($0) } ?? MountPlan.defaultDaemonLog(source: resolved)
+    }
+
+    /// Where a daemonized mount logs without --log-file: syslog where a syslog daemon listens
+    /// (/dev/log); otherwise (containers, minimal machines) a file, or the daemon's messages
+    /// (the EIO of --verify-reads, a refused update) would go nowhere. The volume's temp/ first,
+    /// else the runtime directory of the user.
+    let daemonLog: LogSink.Destination
+
+    static func defaultDaemonLog(source: String) -> LogSink.Destination {
+        var st = stat()
+        if stat("/dev/log", &st) == 0, st.st_mode & S_IFMT == S_IFSOCK { return .syslog }
+        let candidates = [source + "/temp/layerfs.log",
+                          (ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"] ?? "/tmp") + "/layerfs-\(getuid()).log"]
+        for path in candidates {
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+            if fd >= 0 { close(fd); return .file(path) }
+        }
+        return .syslog
+    }
+
+    /// Why mounting `source` on `mountpoint` would make the daemon read through its own mount
+    /// (every access to the volume would then wait on itself), or nil. Compared by device and
+    /// inode along each path, so symlinks and bind mounts cannot hide the overlap.
+    static func overlap(source: String, mountpoint: String) -> String? {
+        func identity(_ path: String) -> (UInt64, UInt64)? {
+            var st = stat()
+            guard stat(path, &st) == 0 else { return nil }
+            return (UInt64(truncatingIfNeeded: st.st_dev), UInt64(truncatingIfNeeded: st.st_ino))
+        }
+        /// The path and each of its ancestors up to /.
+        func lineage(_ path: String) -> [String] {
+            var out = [path]
+            var current = path
+            while current != "/" {
+                let parent = (current as NSString).deletingLastPathComponent
+                current = parent.isEmpty ? "/" : parent
+                out.append(current)
+            }
+            return out
+        }
+        guard let sourceID = identity(source), let mountID = identity(mountpoint) else { return nil }
+        if sourceID == mountID {
+            return "mountpoint '\(mountpoint)' is the source '\(source)' itself: the daemon reads the volume through its own mount and would wait on itself; mount it elsewhere"
+        }
+        for ancestor in lineage(mountpoint).dropFirst() where identity(ancestor).map({ $0 == sourceID }) == true {
+            return "mountpoint '\(mountpoint)' lies inside the source '\(source)' (through '\(ancestor)'): the daemon would read part of the volume through its own mount and wait on itself; mount it outside the volume"
+        }
+        for ancestor in lineage(source).dropFirst() where identity(ancestor).map({ $0 == mountID }) == true {
+            return "the source '\(source)' lies inside the mountpoint '\(mountpoint)': once mounted, the volume would be hidden under the mount; mount it elsewhere"
+        }
+        return nil
     }
 
     static func realPath(_ path: String) -> String? {
@@ -102,7 +166,10 @@ struct MountPlan {
         close(fds[0])
         setsid()
         let report = fds[1]
-        let sink = LogSink(options.logFile.map { .file($0) } ?? .syslog)
+        let sink = LogSink(daemonLog)
+        if case .file(let path) = daemonLog, options.logFile == nil {
+            Settings.writeStderr("layerfs: note: no syslog here (/dev/log is missing): the daemon logs to \(path)\n")
+        }
         let status = serve(sink: sink) { message in
             var bytes = Array((message + "\n").utf8)
             bytes.withUnsafeMutableBytes { _ = write(report, $0.baseAddress, $0.count) }
@@ -146,15 +213,23 @@ struct MountPlan {
         LoggingSystem.bootstrap { label in sink.handler(label: label, level: level) }
         let logger = Logger(label: "layerfs")
         raiseFileLimit(logger: logger)
-        var configuration = FileSystem.Configuration(base: source)
+        // The volume is reached through a descriptor opened before the mount exists: a path
+        // walk from it starts below anything mounted on the source later (even on itself), so
+        // the daemon never reads the volume through its own mount.
+        let baseFD = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if baseFD < 0 { logger.warning("cannot hold the source open (\(String(cString: strerror(errno)))): using its path") }
+        var configuration = FileSystem.Configuration(base: baseFD >= 0 ? "/proc/self/fd/\(baseFD)" : source)
         configuration.maxRegionSize = options.maxRegionSize
         configuration.cache.noOpen = !options.openCalls
         configuration.verifyReads = options.verifyReads
         configuration.presentation = options.presentation
         let fs = FileSystem(configuration: configuration, logger: logger)
-        let mountpoint = self.mountpoint
+        let mountpoint = self.mountpoint, source = self.source, plan = self
         let context = MountContext(fs: fs, logger: logger, debug: options.debug) {
-            logger.info("mounted \(fs.configuration.base) on \(mountpoint): \(fs.dimensionCount) dimensions")
+            logger.info("mounted \(source) on \(mountpoint): \(fs.dimensionCount) dimensions")
+            // The kernel sets the mount's readahead from the INIT reply, which libfuse sends
+            // right after this returns: raise it afterwards, or INIT caps it again.
+            if !mountpoint.hasPrefix("/dev/fd/") { BackgroundThread.start { plan.setReadahead(logger: logger) } }
             report("ready")
         }
         let session: FUSESession
@@ -165,10 +240,14 @@ struct MountPlan {
             report("error: \(error.description)")
             return 1
         }
+        if let device = MountTable.mount(at: mountpoint).flatMap({ MountTable.deviceNumber($0.device) }) {
+            fs.setOwnMountDevice(device)
+        } else if !mountpoint.hasPrefix("/dev/fd/") {
+            logger.warning("\(mountpoint) not found in /proc/self/mountinfo: dimensions moved under the mountpoint later are not detected")
+        }
         if chdir("/") != 0 { logger.warning("chdir /: \(String(cString: strerror(errno)))") }
         session.installSignalHandlers()
         HangupListener.start(sink: sink, logger: logger)
-        if !mountpoint.hasPrefix("/dev/fd/") { setReadahead(logger: logger) }
         VolumeWatcher(fs: fs, pollIntervalMilliseconds: options.pollInterval ?? 500) { [session] in session.notify($0) }.start()
         let result = withExtendedLifetime(context) { session.run(maxThreads: options.maxThreads) }
         session.unmount()
@@ -191,21 +270,45 @@ struct MountPlan {
     }
 
     /// The kernel caps a FUSE mount's readahead at 128 KiB; root can raise it per mount, and
-    /// 1 MiB requests read a large layer markedly faster.
+    /// 1 MiB requests read a large layer markedly faster. Runs once the INIT reply is out; the
+    /// value is read back, and what could not be applied is logged.
     func setReadahead(logger: Logger) {
-        let kb = options.readaheadKB ?? (geteuid() == 0 ? 1024 : 0)
-        guard kb > 0, let mount = MountTable.mount(at: mountpoint) else { return }
-        let path = "/sys/class/bdi/\(mount.device)/read_ahead_kb"
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            logger.notice("readahead left at the kernel's default: cannot open \(path): \(String(cString: strerror(errno)))")
+        let asked = options.readaheadKB
+        let kb = asked ?? (geteuid() == 0 ? 1024 : 0)
+        guard kb > 0 else { return }
+        guard geteuid() == 0 else {
+            logger.notice("readahead_kb=\(kb) not applied: only root may set a mount's readahead; the kernel's default (128 KiB) stays")
             return
         }
-        defer { close(fd) }
-        var text = Array("\(kb)\n".utf8)
-        if text.withUnsafeMutableBytes({ write(fd, $0.baseAddress, $0.count) }) < 0 {
-            logger.notice("readahead left at the kernel's default: \(path): \(String(cString: strerror(errno)))")
+        guard let mount = MountTable.mount(at: mountpoint) else {
+            logger.notice("readahead_kb=\(kb) not applied: \(mountpoint) not found in /proc/self/mountinfo")
+            return
         }
+        let path = "/sys/class/bdi/\(mount.device)/read_ahead_kb"
+        var problem = ""
+        // The INIT reply is processed by the kernel within moments of being sent: try a few
+        // times until the value holds.
+        for _ in 0..<20 {
+            usleep(20_000)
+            let fd = open(path, O_RDWR | O_CLOEXEC)
+            guard fd >= 0 else { problem = "cannot open \(path): \(String(cString: strerror(errno)))"; continue }
+            var text = Array("\(kb)\n".utf8)
+            if text.withUnsafeMutableBytes({ write(fd, $0.baseAddress, $0.count) }) < 0 {
+                problem = "\(path): \(String(cString: strerror(errno)))"
+                close(fd)
+                continue
+            }
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+            close(fd)
+            let shown = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            if shown == String(kb) {
+                logger.info("readahead \(kb) KiB on \(mountpoint)")
+                return
+            }
+            problem = "the kernel shows \(shown) KiB"
+        }
+        logger.notice("readahead_kb=\(kb) not applied: \(problem)")
     }
 }
 

@@ -45,6 +45,13 @@ struct MountTable {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// "major:minor" as st_dev encodes it (glibc's makedev).
+    static func deviceNumber(_ text: String) -> UInt64? {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let major = UInt64(parts[0]), let minor = UInt64(parts[1]) else { return nil }
+        return (major & 0xFFFF_F000) << 32 | (major & 0xFFF) << 8 | (minor & 0xFFFF_FF00) << 12 | (minor & 0xFF)
+    }
+
     static func mount(at path: String) -> Mount? {
         read().last { $0.mountpoint == path }
     }
