@@ -44,7 +44,7 @@ public final class FUSESession: @unchecked Sendable {
     /// Mounts on `mountpoint` (a directory, or `/dev/fd/N` from a privileged parent).
     public func mount(at mountpoint: String) throws(Failure) {
         guard fuse_session_mount(session, mountpoint) == 0 else {
-            throw Failure(description: "cannot mount on \(mountpoint) (see the message above; is /dev/fuse usable and fusermount3 installed?)")
+            throw Failure(description: "cannot mount on '\(mountpoint)' (libfuse's or fusermount3's reason is above)")
         }
         mounted = true
     }

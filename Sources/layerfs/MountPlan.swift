@@ -55,8 +55,18 @@ struct MountPlan {
         if access("/dev/fuse", R_OK | W_OK) != 0 && geteuid() == 0 {
             throw Failure(description: "/dev/fuse is not usable: \(String(cString: strerror(errno)))")
         }
-        if options.allowOther && geteuid() != 0 && !MountPlan.fuseConfAllowsOther() {
-            throw Failure(description: "allow_other needs `user_allow_other` in /etc/fuse.conf for a non-root user")
+        if (options.allowOther || options.allowRoot) && geteuid() != 0 && !MountPlan.fuseConfAllowsOther() {
+            throw Failure(description: "\(options.allowOther ? "allow_other" : "allow_root") needs `user_allow_other` in /etc/fuse.conf for a non-root user")
+        }
+        if geteuid() != 0 && !self.mountpoint.hasPrefix("/dev/fd/") {
+            // fusermount3's rule: a user mounts only on a directory they own or may write.
+            var st = stat()
+            if stat(self.mountpoint, &st) == 0, st.st_uid != geteuid(), access(self.mountpoint, W_OK) != 0 {
+                throw Failure(description: "mountpoint '\(mountpoint)' is not yours and not writable by you: fusermount3 mounts only on a directory the user owns or may write")
+            }
+            if access("/bin/fusermount3", X_OK) != 0 && access("/usr/bin/fusermount3", X_OK) != 0 {
+                throw Failure(description: "fusermount3 is missing (Debian package fuse3): a non-root user cannot mount without it")
+            }
         }
         if options.logFile != nil, let path = options.logFile, !path.hasPrefix("/") {
             throw Failure(description: "--log-file must be an absolute path (the daemon runs in /)")
@@ -150,7 +160,9 @@ struct MountPlan {
     /// becomes the daemon.
     func runDaemonized() -> Int32 {
         var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else {
+        // Close-on-exec: fusermount3 (which auto_unmount leaves running) must not hold the
+        // write end, or the parent never sees the end of the report.
+        guard pipe(&fds) == 0, fcntl(fds[0], F_SETFD, FD_CLOEXEC) == 0, fcntl(fds[1], F_SETFD, FD_CLOEXEC) == 0 else {
             Settings.printError("pipe: \(String(cString: strerror(errno)))")
             return 1
         }

@@ -17,32 +17,73 @@ struct UnmountCommand: ParsableCommand {
     func run() throws {
         let path = MountTable.absolute(mountpoint)
         guard let mount = MountTable.mount(at: path) else {
-            Settings.printError("\(mountpoint) is not mounted")
+            Settings.printError("'\(mountpoint)' is not mounted")
             throw ExitCode.failure
         }
         guard mount.type == "fuse.layerfs" else {
-            Settings.printError("\(mountpoint) is a \(mount.type) mount, not layerfs")
+            Settings.printError("'\(mountpoint)' is a \(mount.type) mount, not layerfs")
             throw ExitCode.failure
         }
         if geteuid() == 0 {
             if umount2(path, lazy ? Int32(MNT_DETACH) : 0) == 0 { return }
             let code = errno
-            if code == EBUSY {
-                Settings.printError("\(mountpoint) is busy (a process has a file or directory open there); close it, or use --lazy")
-            } else {
-                Settings.printError("cannot unmount \(mountpoint): \(String(cString: strerror(code)))")
+            if code == EBUSY { reportBusy(path) } else {
+                Settings.printError("cannot unmount '\(mountpoint)': \(String(cString: strerror(code)))")
             }
             throw ExitCode.failure
         }
-        // Unprivileged: the setuid helper does it.
+        // Unprivileged: the setuid helper does it; its messages are turned into ours.
         let helper = Process()
+        let errors = Pipe()
         helper.executableURL = URL(fileURLWithPath: "/bin/fusermount3")
         helper.arguments = ["-u"] + (lazy ? ["-z"] : []) + [path]
+        helper.standardError = errors
         do { try helper.run() } catch {
-            Settings.printError("cannot run fusermount3: \(error)")
+            Settings.printError("cannot run /bin/fusermount3 (package fuse3): \(error)")
             throw ExitCode.failure
         }
+        let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         helper.waitUntilExit()
-        if helper.terminationStatus != 0 { throw ExitCode.failure }
+        guard helper.terminationStatus != 0 else { return }
+        if said.contains("Device or resource busy") {
+            reportBusy(path)
+        } else if said.contains("not found in /etc/mtab") || said.contains("not permitted") {
+            Settings.printError("cannot unmount '\(mountpoint)': it was mounted by another user; only that user or root can unmount it")
+        } else {
+            let reason = said.split(separator: "\n").last.map { $0.replacingOccurrences(of: "/bin/fusermount3: ", with: "").replacingOccurrences(of: "fusermount3: ", with: "") } ?? "fusermount3 failed"
+            Settings.printError("cannot unmount '\(mountpoint)': \(reason)")
+        }
+        throw ExitCode.failure
+    }
+
+    func reportBusy(_ path: String) {
+        let users = BusyProcesses.using(path)
+        let who = users.isEmpty ? "a process has a file or directory open there" : "in use by " + users.joined(separator: ", ")
+        Settings.printError("'\(mountpoint)' is busy (\(who)); close it, or use --lazy")
+    }
+}
+
+/// The processes whose working directory, root or open files lie under a path: what `fuser -m`
+/// would name, from /proc, as far as this user may look.
+enum BusyProcesses {
+    static func using(_ path: String) -> [String] {
+        let prefix = path.hasSuffix("/") ? path : path + "/"
+        func under(_ link: String) -> Bool {
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: link) else { return false }
+            return target == path || target.hasPrefix(prefix)
+        }
+        var out: [String] = []
+        let me = getpid()
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), pid != me else { continue }
+            var what: [String] = []
+            if under("/proc/\(pid)/cwd") { what.append("working directory") }
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+            if fds.contains(where: { under("/proc/\(pid)/fd/\($0)") }) { what.append("open files") }
+            guard !what.isEmpty else { continue }
+            let name = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            out.append("pid \(pid) (\(name): \(what.joined(separator: ", ")))")
+        }
+        return out
     }
 }
