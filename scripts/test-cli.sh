@@ -6,9 +6,13 @@ layerfs=$(realpath "$1")
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/Tests/shell/lib.sh"
 work=$(mktemp -d /tmp/layerfs-cli-XXXXXX)
+test_user=layerfs-test-cli
+made_user=""
 cleanup() {
-    # Only a regression would have mounted something here; never leave it behind.
-    grep -q " $work/mnt fuse" /proc/mounts && umount -l "$work/mnt"
+    # The mounts made on purpose below, and any a regression made: never leave one behind.
+    local m
+    for m in $(awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts); do umount -l "$m"; done
+    [ -n "$made_user" ] && userdel "$test_user" 2>/dev/null
     rm -rf "$work" "${shm:-}"
 }
 trap cleanup EXIT
@@ -88,9 +92,73 @@ mkdir "$v/consciousness/.D03.pack-dead"
 expect_fail "verify reports a leftover pack directory" "consciousness/.D03.pack-dead: leftover" "$layerfs" verify "$v"
 rm -f "$v/consciousness/D04/index.json"
 expect_fail "verify names a missing index" "consciousness/D04/index.json: file is missing" "$layerfs" verify "$v"
+expect_fail "verify of a non-volume" "^layerfs: '.*/in' is not a volume .*nor a dimension directory" "$layerfs" verify "$work/in"
 expect "info survives broken dimensions" "$layerfs" info "$v"
-expect_fail "verify of a non-volume" "not a volume" "$layerfs" verify "$work/in"
-expect_fail "info of a non-volume" "not a volume" "$layerfs" info "$work/nothing"
+expect_fail "info of a non-volume" "^layerfs: '.*/in' is not a volume .*\`layerfs init '.*/in'\`" "$layerfs" info "$work/in"
+
+# A second sample volume, unbroken, with an empty dimension D20 beside the sample ones.
+"$layerfs" init --sample "$work/jvol" >/dev/null
+mkdir "$work/jvol/consciousness/D20"
+
+# info of one dimension directory describes that dimension.
+expect_eq "info DIMENSION_DIR: one row and the total" "$work/jvol/consciousness/D03 Intention 3|TOTAL 3" \
+    "$("$layerfs" info "$work/jvol/consciousness/D03" | awk 'NR==2{r=$1" "$3" "$4} $1=="TOTAL"{t=$1" "$2} END{print r"|"t}')"
+expect_fail "info of consciousness/ says to give the volume" \
+    "^layerfs: '.*/jvol/consciousness' is the consciousness/ directory of the volume '.*/jvol': info '.*/jvol' instead" \
+    "$layerfs" info "$work/jvol/consciousness"
+
+# Paths are described as what they are.
+expect_fail "verify of a missing path: does not exist" "^layerfs: 'nosuch' does not exist$" bash -c 'cd "$1" && "$2" verify nosuch' _ "$work" "$layerfs"
+expect_fail "info of a missing path: does not exist" "^layerfs: '.*/nothing' does not exist$" "$layerfs" info "$work/nothing"
+expect_fail "verify of a regular file" "^layerfs: '.*/README.md' is a regular file, not a volume or a dimension directory" \
+    "$layerfs" verify "$work/jvol/README.md"
+expect_fail "the default volume, missing, says where it came from" "^layerfs: 'data/mmap' does not exist \(the default volume: give one, or set \\\$MMAP_BASE_PATH\)" \
+    bash -c 'cd "$1" && env -u MMAP_BASE_PATH "$2" verify' _ "$work" "$layerfs"
+expect "verify . inside a volume" bash -c 'cd "$1" && "$2" verify .' _ "$work/jvol" "$layerfs"
+expect "verify . inside a dimension" bash -c 'cd "$1" && "$2" verify .' _ "$work/jvol/consciousness/D05" "$layerfs"
+expect "info . inside a dimension" bash -c 'cd "$1" && "$2" info .' _ "$work/jvol/consciousness/D05" "$layerfs"
+
+# Permission denied, as a user who may not read the volume (root may read anything).
+if [ "$(id -u)" -eq 0 ] && command -v useradd >/dev/null && command -v setpriv >/dev/null; then
+    if ! id "$test_user" >/dev/null 2>&1; then useradd -M -s /usr/sbin/nologin "$test_user" && made_user=1; fi
+    as_user() { setpriv --reuid="$(id -u "$test_user")" --regid="$(id -g "$test_user")" --clear-groups "$@"; }
+    chmod 711 "$work"
+    mkdir -p "$work/perm/hidden"
+    "$layerfs" init --sample "$work/perm/locked" >/dev/null
+    "$layerfs" init --sample "$work/perm/hidden/vol" >/dev/null
+    chmod 755 "$work/perm"; chmod 700 "$work/perm/locked" "$work/perm/hidden"
+    expect_fail "verify of an unreadable volume: permission denied" "^layerfs: '.*/perm/locked': permission denied$" as_user "$layerfs" verify "$work/perm/locked"
+    expect_fail "info of an unreadable volume: permission denied, no init advice" "^layerfs: '.*/perm/locked': permission denied$" as_user "$layerfs" info "$work/perm/locked"
+    expect_fail "info of a volume behind an unreadable directory: permission denied" "^layerfs: '.*/perm/hidden/vol': permission denied$" \
+        as_user "$layerfs" info "$work/perm/hidden/vol"
+    expect_fail "verify of a dimension behind an unreadable directory: permission denied" "^layerfs: '.*/hidden/vol/consciousness/D01': permission denied$" \
+        as_user "$layerfs" verify "$work/perm/hidden/vol/consciousness/D01"
+    chmod 755 "$work/perm/locked"; chmod 600 "$work/perm/locked/consciousness/D02/index.json"
+    chmod 755 "$work/perm/locked/consciousness"
+    chmod 700 "$work"
+else
+    skip "permission denied as an unprivileged user" "needs root, useradd and setpriv"
+fi
+
+# Against a mount: verify and info point at the mount's source. Skipped without /dev/fuse.
+if [ -c /dev/fuse ] && [ "$(id -u)" -eq 0 ]; then
+    mkdir -p "$work/smnt"
+    src=$(realpath "$work/jvol")
+    if "$layerfs" mount "$work/jvol" "$work/smnt"; then
+        expect_fail "verify MOUNTPOINT: verify the source instead" \
+            "^layerfs: '$work/smnt' is a layerfs mount of '$src': verify '$src' instead$" "$layerfs" verify "$work/smnt"
+        expect_fail "info MOUNTPOINT: info the source instead" "^layerfs: 'smnt' is a layerfs mount of '$src': info '$src' instead$" \
+            bash -c 'cd "$1" && "$2" info smnt' _ "$work" "$layerfs"
+        expect_fail "verify MOUNTPOINT/D05: verify the source's dimension instead" \
+            "^layerfs: '$work/smnt/D05' is inside the layerfs mount '$work/smnt' of '$src': verify '$src/consciousness/D05' instead$" \
+            "$layerfs" verify "$work/smnt/D05"
+        expect "unmount" "$layerfs" unmount "$work/smnt"
+    else
+        fail "mount for the mount checks" "layerfs mount failed"
+    fi
+else
+    skip "verify/info of a mount" "needs /dev/fuse and root"
+fi
 
 # Mount options: every number is range-checked before anything is mounted (so no /dev/fuse
 # is needed here); the message names the option as it was spelled and the allowed range.

@@ -7,20 +7,26 @@ struct InfoCommand: ParsableCommand {
         abstract: "Print a table of a volume's dimensions: id, name, layers, region and content bytes, padding, updated_at."
     )
 
-    @Argument(help: "The volume (default: $MMAP_BASE_PATH, else data/mmap).")
-    var base: String?
+    @Argument(help: "A volume (default: $MMAP_BASE_PATH, else data/mmap) or one dimension directory.")
+    var path: String?
 
     func run() throws {
-        let base = Settings.base(base)
-        let volume = Volume(base: base)
-        guard volume.exists else {
-            Settings.printError("\(base): not a volume (no consciousness/ or proto/); `layerfs init \(base)` creates one")
+        let target: VolumeTarget
+        do {
+            target = try VolumeTarget.resolve(Settings.base(path), command: "info", isDefault: path == nil)
+        } catch {
+            Settings.printError(error.description)
             throw ExitCode.failure
+        }
+        let locations: [DimensionLocation]
+        switch target {
+        case .volume(let volume): locations = volume.dimensions()
+        case .dimension(let location): locations = [location]
         }
         var rows: [[String]] = [["DIMENSION", "ID", "NAME", "LAYERS", "REGION", "CONTENT", "PADDING", "UPDATED"]]
         var totals = (layers: 0, region: UInt64(0), content: UInt64(0))
         var errors: [String] = []
-        for location in volume.dimensions() {
+        for location in locations {
             do {
                 guard let g = try Generation.load(location) else {
                     rows.append([location.displayPath, String(location.expectedID), location.defaultDimensionName, "0", "0", "0", "-", "-"])

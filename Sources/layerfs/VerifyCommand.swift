@@ -19,25 +19,30 @@ struct VerifyCommand: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        let path = Settings.base(path)
-        var verifier = Verifier(maxRegionSize: try Settings.checked { () throws(SettingError) in try Settings.maxRegionSize(maxRegionSize) })
-        let volume = Volume(base: path)
+        let limit = try Settings.checked { () throws(SettingError) in try Settings.maxRegionSize(maxRegionSize) }
+        let given = Settings.base(path)
+        let target: VolumeTarget
+        do {
+            target = try VolumeTarget.resolve(given, command: "verify", isDefault: path == nil)
+        } catch {
+            Settings.printError(error.description)
+            throw ExitCode.failure
+        }
+        var verifier = Verifier(maxRegionSize: limit)
         let report: Verifier.Report
-        if !volume.exists, let location = Volume.location(ofDimensionDirectory: path) {
+        switch target {
+        case .dimension(let location):
             report = verifier.verify(dimension: location)
-        } else if volume.exists {
+        case .volume(let volume):
             let progress = Progress(label: "verifying")
             verifier.progress = { progress.update(UInt64($0), UInt64($1)) }
             report = verifier.verify(volume: volume)
             progress.finish()
-        } else {
-            Settings.printError("\(path): not a volume (no consciousness/ or proto/) nor a dimension directory (DNN, proto/NAME)")
-            throw ExitCode.failure
         }
         for problem in report.problems { print(problem.description) }
         if !quiet || !report.isClean {
             let mb = Double(report.layerBytes) / 1_000_000
-            print("\(path): \(plural(report.dimensions, "dimension")) (\(report.emptyDimensions) empty), \(plural(report.layers, "layer")), "
+            print("\(given): \(plural(report.dimensions, "dimension")) (\(report.emptyDimensions) empty), \(plural(report.layers, "layer")), "
                   + "\(String(format: "%.1f", mb)) MB of layers hashed: "
                   + (report.isClean ? "OK" : "\(report.problems.count) problem\(report.problems.count == 1 ? "" : "s")"))
         }
