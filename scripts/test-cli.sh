@@ -93,12 +93,58 @@ expect_fail "verify reports a leftover pack directory" "consciousness/.D03.pack-
 rm -f "$v/consciousness/D04/index.json"
 expect_fail "verify names a missing index" "consciousness/D04/index.json: file is missing" "$layerfs" verify "$v"
 expect_fail "verify of a non-volume" "^layerfs: '.*/in' is not a volume .*nor a dimension directory" "$layerfs" verify "$work/in"
-expect "info survives broken dimensions" "$layerfs" info "$v"
 expect_fail "info of a non-volume" "^layerfs: '.*/in' is not a volume .*\`layerfs init '.*/in'\`" "$layerfs" info "$work/in"
 
 # A second sample volume, unbroken, with an empty dimension D20 beside the sample ones.
 "$layerfs" init --sample "$work/jvol" >/dev/null
 mkdir "$work/jvol/consciousness/D20"
+
+# info: still the whole table, the broken dimension marked, its error after `layerfs: `, exit 1.
+expect_fail "info exits 1 on a broken dimension" "consciousness/D04 +4 +Social +- .* FAILED" "$layerfs" info "$v"
+expect_fail "info: the error follows layerfs:" "^layerfs: consciousness/D04/index.json: file is missing" "$layerfs" info "$v"
+expect_fail "info: the TOTAL line counts the failure" "^TOTAL .* 1 FAILED$" "$layerfs" info "$v"
+expect_eq "info: stdout is the table alone, errors on stderr" "0:18" \
+    "$("$layerfs" info "$v" 2>/dev/null | grep -c -e '^layerfs:' -e '^error:'):$("$layerfs" info "$v" 2>/dev/null | wc -l)"
+expect_eq "info: the other dimensions are ok" "15" "$("$layerfs" info "$v" 2>/dev/null | grep -c ' ok$')"
+
+# info --json: one JSON object that python reads, with the same figures as the files.
+expect "info --json is JSON (python3 -m json.tool)" bash -c '"$1" info --json "$2" | python3 -m json.tool >/dev/null' _ "$layerfs" "$work/jvol"
+json_check() { # VOLUME PYTHON: PYTHON sees the parsed object as j; prints what it checks
+    "$layerfs" info --json "$1" 2>/dev/null | python3 -c '
+import json, os, sys
+j = json.load(sys.stdin)
+base = sys.argv[1]
+'"$2" "$1"
+}
+expect_eq "info --json: volume, status, keys of a dimension" \
+    "$work/jvol ok ['content_bytes', 'error', 'id', 'kind', 'layers', 'name', 'padding_bytes', 'padding_percent', 'path', 'region_bytes', 'status', 'updated_at']" \
+    "$(json_check "$work/jvol" 'print(j["volume"], j["status"], sorted(j["dimensions"][0]))')"
+expect_eq "info --json: D05's figures match its files" "ok" "$(json_check "$work/jvol" '
+d = [x for x in j["dimensions"] if x["path"] == "consciousness/D05"][0]
+idx = json.load(open(os.path.join(base, d["path"], "index.json")))
+size = os.path.getsize(os.path.join(base, d["path"], "region.mmap"))
+content = sum(l["size"] for l in idx["layers"])
+assert (d["id"], d["name"], d["kind"], d["layers"]) == (5, "Temporal", "consciousness", len(idx["layers"])), d
+assert (d["region_bytes"], d["content_bytes"], d["padding_bytes"]) == (size, content, size - content), d
+assert d["padding_percent"] == round((size - content) * 100 / size, 1), d
+assert (d["updated_at"], d["status"], d["error"]) == (idx["updated_at"], "ok", None), d
+print("ok")')"
+expect_eq "info --json: an empty dimension" "20 empty 0 0 None None" \
+    "$(json_check "$work/jvol" 'd = j["dimensions"][-1]; print(d["id"], d["status"], d["layers"], d["region_bytes"], d["updated_at"], d["padding_percent"])')"
+expect_eq "info --json: totals" "15 14 1 0 42 True" \
+    "$(json_check "$work/jvol" 't = j["totals"]; print(t["dimensions"], t["ok"], t["empty"], t["failed"], t["layers"], t["region_bytes"] == sum(d["region_bytes"] for d in j["dimensions"]))')"
+expect_eq "info --json agrees with the table's TOTAL line" \
+    "$("$layerfs" info "$work/jvol" | awk '$1=="TOTAL"{print $2, $3, $4}')" \
+    "$(json_check "$work/jvol" 't = j["totals"]; print(t["layers"], t["region_bytes"], t["content_bytes"])')"
+expect_eq "info --json on a broken volume: exit 1, still one JSON object, the failure named" \
+    "1 failed consciousness/D04 failed None consciousness/D04/index.json: file is missing (region.mmap is present)" \
+    "$("$layerfs" info --json "$v" >"$work/broken.json" 2>/dev/null; rc=$?; python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+d = [x for x in j["dimensions"] if x["status"] == "failed"]
+print(sys.argv[2], j["status"], d[0]["path"], d[0]["status"], d[0]["layers"], d[0]["error"])' "$work/broken.json" "$rc")"
+expect_eq "info --json of one dimension" "None 1 consciousness/D03" \
+    "$(cd "$work/jvol" && "$layerfs" info --json consciousness/D03 | python3 -c 'import json, sys; j = json.load(sys.stdin); print(j["volume"], len(j["dimensions"]), j["dimensions"][0]["path"])')"
 
 # info of one dimension directory describes that dimension.
 expect_eq "info DIMENSION_DIR: one row and the total" "$work/jvol/consciousness/D03 Intention 3|TOTAL 3" \
@@ -134,6 +180,8 @@ if [ "$(id -u)" -eq 0 ] && command -v useradd >/dev/null && command -v setpriv >
     expect_fail "verify of a dimension behind an unreadable directory: permission denied" "^layerfs: '.*/hidden/vol/consciousness/D01': permission denied$" \
         as_user "$layerfs" verify "$work/perm/hidden/vol/consciousness/D01"
     chmod 755 "$work/perm/locked"; chmod 600 "$work/perm/locked/consciousness/D02/index.json"
+    expect_fail "info as a user: an unreadable index fails its dimension" "^layerfs: consciousness/D02/index.json: cannot open: Permission denied" \
+        as_user "$layerfs" info "$work/perm/locked"
     chmod 755 "$work/perm/locked/consciousness"
     chmod 700 "$work"
 else
