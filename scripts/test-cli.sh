@@ -153,6 +153,37 @@ expect_fail "info of consciousness/ says to give the volume" \
     "^layerfs: '.*/jvol/consciousness' is the consciousness/ directory of the volume '.*/jvol': info '.*/jvol' instead" \
     "$layerfs" info "$work/jvol/consciousness"
 
+# verify --print-sums: a `sha256sum -c` file, checked against a copy of the layers that python
+# cuts out of region.mmap at the index's offsets, and (below) against a mount and an rsync copy.
+extract_layers() { # DIMENSION_DIR OUT_DIR: each layer's bytes as OUT_DIR/layer-NNN
+    python3 -c '
+import json, os, sys
+d, out = sys.argv[1], sys.argv[2]
+idx = json.load(open(os.path.join(d, "index.json")))
+region = open(os.path.join(d, "region.mmap"), "rb").read()
+os.makedirs(out, exist_ok=True)
+for l in idx["layers"]:
+    open(os.path.join(out, "layer-%03d" % l["layer_id"]), "wb").write(region[l["offset"]:l["offset"] + l["size"]])' "$1" "$2"
+}
+"$layerfs" verify --print-sums "$work/jvol/consciousness/D05" > "$work/D05.sums"
+expect_eq "print-sums: one line per layer, HEX two spaces layer-NNN" "3:3" \
+    "$(wc -l < "$work/D05.sums"):$(grep -cE '^[0-9a-f]{64}  layer-[0-9]{3}$' "$work/D05.sums")"
+extract_layers "$work/jvol/consciousness/D05" "$work/D05.copy"
+expect "print-sums: sha256sum -c passes on the layers' bytes" bash -c 'cd "$1" && sha256sum --quiet -c "$2"' _ "$work/D05.copy" "$work/D05.sums"
+printf 'X' | dd of="$work/D05.copy/layer-002" bs=1 seek=3 conv=notrunc 2>/dev/null
+expect_fail "print-sums: sha256sum -c catches a changed layer" "layer-002: FAILED" \
+    bash -c 'cd "$1" && sha256sum -c "$2"' _ "$work/D05.copy" "$work/D05.sums"
+expect_eq "print-sums: the dimension defaults to the current directory" "$(cat "$work/D05.sums")" \
+    "$(cd "$work/jvol/consciousness/D05" && "$layerfs" verify --print-sums)"
+expect_eq "print-sums of a proto dimension" "layer-001 layer-002" \
+    "$("$layerfs" verify --print-sums "$v/proto/draft" | awk '{printf "%s%s", s, $2; s=" "}')"
+expect_eq "print-sums of an empty dimension prints nothing" "0:" \
+    "$(out=$("$layerfs" verify --print-sums "$work/jvol/consciousness/D20"); echo "$?:$out")"
+expect_fail "print-sums refuses a volume" "^layerfs: --print-sums needs one dimension directory, not the volume '.*/jvol'" \
+    "$layerfs" verify --print-sums "$work/jvol"
+expect_fail "print-sums refuses a broken dimension" "^layerfs: .*D04/index.json: file is missing" \
+    "$layerfs" verify --print-sums "$v/consciousness/D04"
+
 # Paths are described as what they are.
 expect_fail "verify of a missing path: does not exist" "^layerfs: 'nosuch' does not exist$" bash -c 'cd "$1" && "$2" verify nosuch' _ "$work" "$layerfs"
 expect_fail "info of a missing path: does not exist" "^layerfs: '.*/nothing' does not exist$" "$layerfs" info "$work/nothing"
@@ -188,7 +219,8 @@ else
     skip "permission denied as an unprivileged user" "needs root, useradd and setpriv"
 fi
 
-# Against a mount: verify and info point at the mount's source. Skipped without /dev/fuse.
+# Against a mount: verify and info point at the mount's source; --print-sums checks the
+# mount's layers and an rsync copy of them with sha256sum alone. Skipped without /dev/fuse.
 if [ -c /dev/fuse ] && [ "$(id -u)" -eq 0 ]; then
     mkdir -p "$work/smnt"
     src=$(realpath "$work/jvol")
@@ -200,12 +232,15 @@ if [ -c /dev/fuse ] && [ "$(id -u)" -eq 0 ]; then
         expect_fail "verify MOUNTPOINT/D05: verify the source's dimension instead" \
             "^layerfs: '$work/smnt/D05' is inside the layerfs mount '$work/smnt' of '$src': verify '$src/consciousness/D05' instead$" \
             "$layerfs" verify "$work/smnt/D05"
+        expect "print-sums: sha256sum -c in MOUNT/D05" bash -c 'cd "$1" && sha256sum --quiet -c "$2"' _ "$work/smnt/D05" "$work/D05.sums"
+        rsync -a "$work/smnt/D05/" "$work/D05.rsync/"
+        expect "print-sums: sha256sum -c in an rsync copy of MOUNT/D05" bash -c 'cd "$1" && sha256sum --quiet -c "$2"' _ "$work/D05.rsync" "$work/D05.sums"
         expect "unmount" "$layerfs" unmount "$work/smnt"
     else
         fail "mount for the mount checks" "layerfs mount failed"
     fi
 else
-    skip "verify/info of a mount" "needs /dev/fuse and root"
+    skip "verify/info of a mount, print-sums against a mount" "needs /dev/fuse and root"
 fi
 
 # Mount options: every number is range-checked before anything is mounted (so no /dev/fuse
