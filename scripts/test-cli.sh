@@ -195,6 +195,27 @@ expect "verify . inside a volume" bash -c 'cd "$1" && "$2" verify .' _ "$work/jv
 expect "verify . inside a dimension" bash -c 'cd "$1" && "$2" verify .' _ "$work/jvol/consciousness/D05" "$layerfs"
 expect "info . inside a dimension" bash -c 'cd "$1" && "$2" info .' _ "$work/jvol/consciousness/D05" "$layerfs"
 
+# A mistyped subcommand is not taken for a mount SOURCE (`mount` is the default subcommand).
+typo() { # NAME WORD MEANT
+    expect_eq "typo $2: did you mean '$3'? (exit 64)" "64:layerfs: unknown subcommand '$2'; did you mean '$3'?" \
+        "$(cd "$work" && out=$("$layerfs" "$2" mnt 2>&1); echo "$?:$out")"
+}
+typo alias umount unmount
+typo alias fsck verify
+typo distance veirfy verify
+typo distance inf info
+typo distance mout mount
+typo distance pakc pack
+expect_eq "a far-off word is still a mount SOURCE" "1:0" \
+    "$(cd "$work" && out=$("$layerfs" frobnicate "$work/mnt" 2>&1); echo "$?:$(grep -c 'unknown subcommand' <<<"$out")")"
+mkdir -p "$work/cwd/umount"
+expect_eq "an existing path named like a typo is a SOURCE" "1:no guess" \
+    "$(cd "$work/cwd" && out=$("$layerfs" umount "$work/mnt" 2>&1); echo "$?:$(grep -q 'unknown subcommand' <<<"$out" && echo guessed || echo 'no guess')")"
+expect_eq "bare layerfs without the default volume: the usage, the reason, exit 64" "64:1:1" \
+    "$(cd "$work" && out=$(env -u MMAP_BASE_PATH "$layerfs" 2>&1); echo "$?:$(grep -c '^USAGE: layerfs <subcommand>' <<<"$out"):$(grep -c "^layerfs: no volume at 'data/mmap' (the default) to mount" <<<"$out")")"
+expect_fail "bare layerfs names \$MMAP_BASE_PATH when it set the volume" "^layerfs: no volume at '/nonexistent' \(from \\\$MMAP_BASE_PATH\)" \
+    env MMAP_BASE_PATH=/nonexistent "$layerfs"
+
 # Permission denied, as a user who may not read the volume (root may read anything).
 if [ "$(id -u)" -eq 0 ] && command -v useradd >/dev/null && command -v setpriv >/dev/null; then
     if ! id "$test_user" >/dev/null 2>&1; then useradd -M -s /usr/sbin/nologin "$test_user" && made_user=1; fi

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Glibc
+import LayerFormat
 
 @main
 struct LayerFS: ParsableCommand {
@@ -12,4 +14,29 @@ struct LayerFS: ParsableCommand {
         // mount(8) runs `layerfs SOURCE MOUNTPOINT -o OPTIONS` for fstab type fuse.layerfs.
         defaultSubcommand: MountCommand.self
     )
+
+    /// EX_USAGE (sysexits.h), what ArgumentParser exits with for a bad command line.
+    static let usageStatus: Int32 = 64
+
+    /// Two command lines are answered before ArgumentParser sees them, because with `mount`
+    /// as the default subcommand it would take them as a mount of a SOURCE that is not there.
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let first = arguments.first, let meant = SubcommandGuess.suggestion(for: first) {
+            Settings.printError("unknown subcommand \(VolumeTarget.quote(first)); did you mean \(VolumeTarget.quote(meant))?")
+            exit(withError: ExitCode(usageStatus))
+        }
+        // Bare `layerfs` is someone finding out what the program does, unless the default
+        // volume is there to be mounted: show them the usage, not only an error.
+        if arguments.isEmpty {
+            let base = Settings.base(nil)
+            if !Volume(base: base).exists {
+                Settings.writeStderr(helpMessage() + "\n\n")
+                let origin = Settings.environment("MMAP_BASE_PATH") == nil ? "the default" : "from $MMAP_BASE_PATH"
+                Settings.printError("no volume at \(VolumeTarget.quote(base)) (\(origin)) to mount; give SOURCE and MOUNTPOINT, or a subcommand")
+                exit(withError: ExitCode(usageStatus))
+            }
+        }
+        main(nil)
+    }
 }
