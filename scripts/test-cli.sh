@@ -216,6 +216,17 @@ expect_eq "bare layerfs without the default volume: the usage, the reason, exit 
 expect_fail "bare layerfs names \$MMAP_BASE_PATH when it set the volume" "^layerfs: no volume at '/nonexistent' \(from \\\$MMAP_BASE_PATH\)" \
     env MMAP_BASE_PATH=/nonexistent "$layerfs"
 
+# --help: examples, and paragraphs that ArgumentParser wraps itself. A line break written in
+# the source shows as a break in mid-sentence: at 400 columns, every line of the text above
+# USAGE is then a whole paragraph (followed by a blank line) or an example (indented).
+for cmd in "" init verify info; do
+    help=$(COLUMNS=400 "$layerfs" $cmd --help)
+    expect_eq "help ${cmd:-(root)}: has examples" "1" "$(grep -c '^Examples:$' <<<"$help")"
+    expect_eq "help ${cmd:-(root)}: no mid-sentence line breaks" "" \
+        "$(awk '/^USAGE:/{exit} prev != "" && $0 != "" && prev !~ /^(  |Examples:)/ {print "after: " prev} {prev=$0}' <<<"$help")"
+done
+expect_eq "root help has no -o <o> placeholder" "0" "$("$layerfs" --help | grep -c -- '-o <o>')"
+
 # Permission denied, as a user who may not read the volume (root may read anything).
 if [ "$(id -u)" -eq 0 ] && command -v useradd >/dev/null && command -v setpriv >/dev/null; then
     if ! id "$test_user" >/dev/null 2>&1; then useradd -M -s /usr/sbin/nologin "$test_user" && made_user=1; fi
