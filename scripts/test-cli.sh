@@ -195,6 +195,21 @@ expect "verify . inside a volume" bash -c 'cd "$1" && "$2" verify .' _ "$work/jv
 expect "verify . inside a dimension" bash -c 'cd "$1" && "$2" verify .' _ "$work/jvol/consciousness/D05" "$layerfs"
 expect "info . inside a dimension" bash -c 'cd "$1" && "$2" info .' _ "$work/jvol/consciousness/D05" "$layerfs"
 
+# The README that init writes: each command it lists works when run as written, in the volume.
+"$layerfs" init "$work/rvol" >/dev/null
+mkdir -p "$work/rin" && printf 'one\n' > "$work/rin/a.txt" && printf 'two\n' > "$work/rin/b.txt"
+mkdir -p "$work/bin" && ln -sf "$layerfs" "$work/bin/layerfs"
+readme_commands=$(grep '^- ' "$work/rvol/README.md" | grep -o '`layerfs [^`]*`' | tr -d '`')
+expect_eq "README lists pack, verify, info, mount" "pack verify info mount" "$(awk '{printf "%s%s", s, $2; s=" "}' <<<"$readme_commands")"
+while read -r cmd; do
+    case $cmd in
+    "layerfs mount"*) continue ;;   # run below, where a mount is allowed
+    esac
+    expect "README, run inside the volume: $cmd" bash -c 'cd "$1" && PATH="$2:$PATH" eval "${3//DIR/$4}"' _ "$work/rvol" "$work/bin" "$cmd" "$work/rin"
+done <<<"$readme_commands"
+expect_eq "README's pack filled D05" "2" "$("$layerfs" info "$work/rvol" | awk '$1=="consciousness/D05"{print $4}')"
+expect_fail "init's README no longer says a bare \`layerfs verify\`" "" grep -q '`layerfs verify`' "$work/rvol/README.md"
+
 # A mistyped subcommand is not taken for a mount SOURCE (`mount` is the default subcommand).
 typo() { # NAME WORD MEANT
     expect_eq "typo $2: did you mean '$3'? (exit 64)" "64:layerfs: unknown subcommand '$2'; did you mean '$3'?" \
@@ -271,8 +286,14 @@ if [ -c /dev/fuse ] && [ "$(id -u)" -eq 0 ]; then
     else
         fail "mount for the mount checks" "layerfs mount failed"
     fi
+    # The README's mount line, run inside the volume as written (its mountpoint made ours).
+    mount_cmd=$(grep '^layerfs mount' <<<"$readme_commands")
+    mkdir -p "$work/rmnt"
+    expect "README, run inside the volume: $mount_cmd" bash -c 'cd "$1" && PATH="$2:$PATH" eval "${3//\/mnt\/layers/$4}"' _ "$work/rvol" "$work/bin" "$mount_cmd" "$work/rmnt"
+    expect_eq "README's mount shows the packed D05" "layer-001 layer-002" "$(ls "$work/rmnt/D05" | tr '\n' ' ' | sed 's/ $//')"
+    "$layerfs" unmount "$work/rmnt"
 else
-    skip "verify/info of a mount, print-sums against a mount" "needs /dev/fuse and root"
+    skip "verify/info of a mount, print-sums against a mount, README's mount" "needs /dev/fuse and root"
 fi
 
 # Mount options: every number is range-checked before anything is mounted (so no /dev/fuse
