@@ -296,6 +296,22 @@ else
     skip "verify/info of a mount, print-sums against a mount, README's mount" "needs /dev/fuse and root"
 fi
 
+# make install/uninstall. A real `make install` builds in release and runs the generate-manual
+# plugin (minutes on a fresh tree): too slow here. Checked: the completion scripts the binary
+# writes, what `make -n install` would install where, and that uninstall removes exactly that.
+expect "bash completion script parses" bash -c '"$1" --generate-completion-script bash | bash -n' _ "$layerfs"
+expect_eq "bash completion completes subcommands" "verify" "$(bash -c 'source <("$1" --generate-completion-script bash)
+    COMP_WORDS=(layerfs veri); COMP_CWORD=1; COMP_LINE="layerfs veri"; COMP_POINT=${#COMP_LINE}
+    _layerfs layerfs veri layerfs; echo "${COMPREPLY[@]}"' _ "$layerfs" 2>&1)"
+expect "zsh completion script is written" bash -c '"$1" --generate-completion-script zsh | grep -q "^#compdef layerfs"' _ "$layerfs"
+prefix=$work/prefix
+installed="$prefix/bin/layerfs $prefix/share/bash-completion/completions/layerfs $prefix/share/man/man1/layerfs.1 $prefix/share/zsh/site-functions/_layerfs"
+expect_eq "make install would install the binary, the man page and both completions" "$installed" \
+    "$(make -s -n -C "$here" install PREFIX="$prefix" | grep -o "$prefix/[^ ]*" | sort | tr '\n' ' ' | sed 's/ $//')"
+for f in $installed "$prefix/share/man/man1/other.1"; do install -D /dev/null "$f"; done
+make -s -C "$here" uninstall PREFIX="$prefix" >/dev/null
+expect_eq "make uninstall removes what install put there, nothing else" "$prefix/share/man/man1/other.1" "$(find "$prefix" -type f)"
+
 # Mount options: every number is range-checked before anything is mounted (so no /dev/fuse
 # is needed here); the message names the option as it was spelled and the allowed range.
 # "Nothing mounted" counts the layerfs mounts under $work: other suites may mount and unmount
