@@ -193,6 +193,10 @@ expect_fail "the default volume, missing, says where it came from" "^layerfs: 'd
     bash -c 'cd "$1" && env -u MMAP_BASE_PATH "$2" verify' _ "$work" "$layerfs"
 expect "verify . inside a volume" bash -c 'cd "$1" && "$2" verify .' _ "$work/jvol" "$layerfs"
 expect "verify . inside a dimension" bash -c 'cd "$1" && "$2" verify .' _ "$work/jvol/consciousness/D05" "$layerfs"
+ln -s "$work/jvol/consciousness/D05" "$work/D05-link" && ln -s "$work/jvol/consciousness/D05" "$work/D07"
+expect "verify of a symlink to a dimension, by the target's name" "$layerfs" verify "$work/D05-link"
+expect_fail "verify of a symlink D07 to D05: the name given decides, the header disagrees" "header.dimension_id: is 5 but the directory .*/D07 means 7" \
+    "$layerfs" verify "$work/D07"
 expect "info . inside a dimension" bash -c 'cd "$1" && "$2" info .' _ "$work/jvol/consciousness/D05" "$layerfs"
 
 # The README that init writes: each command it lists works when run as written, in the volume.

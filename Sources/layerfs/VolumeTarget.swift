@@ -54,10 +54,11 @@ enum VolumeTarget {
         }
         let volume = Volume(base: path)
         if volume.exists { return .volume(volume) }
-        // The name decides whether a directory is a dimension; `.` and `../D01` are named by
-        // the path they resolve to, so that `cd D01 && layerfs verify .` works.
+        // The name decides whether a directory is a dimension: the name as given (a symlink
+        // `D01` to a directory of another name is one), else the name of what it resolves to,
+        // so that `cd D01 && layerfs verify .` works.
         let resolved = realPath(path) ?? path
-        if var location = Volume.location(ofDimensionDirectory: resolved) {
+        if var location = Volume.location(ofDimensionDirectory: path) ?? Volume.location(ofDimensionDirectory: resolved) {
             let given = trimmed(path)
             location.directory = given
             location.displayPath = given
