@@ -76,11 +76,25 @@ model: deps
 fuzz:
 	scripts/fuzz.sh $(or $(RUNS),1000000)
 
+# The man page comes from the --help texts, through swift-argument-parser's generate-manual
+# plugin (it builds the package in release, a no-op after `release`, and writes
+# MAN_PAGE); the completion scripts from the built binary. SOURCE_DATE_EPOCH, when set,
+# dates the man page, so that the installed files are reproducible.
+MAN_PAGE := .build/plugins/GenerateManual/outputs/layerfs/layerfs.1
+COMPLETIONS := .build/completions
 install: release
+	swift package plugin generate-manual $(if $(SOURCE_DATE_EPOCH),--date $$(date -u -d @$(SOURCE_DATE_EPOCH) +%F))
+	mkdir -p $(COMPLETIONS)
+	$(RELEASE) --generate-completion-script bash > $(COMPLETIONS)/layerfs.bash
+	$(RELEASE) --generate-completion-script zsh > $(COMPLETIONS)/_layerfs
 	install -D -m 0755 $(RELEASE) $(DESTDIR)$(PREFIX)/bin/layerfs
+	install -D -m 0644 $(MAN_PAGE) $(DESTDIR)$(PREFIX)/share/man/man1/layerfs.1
+	install -D -m 0644 $(COMPLETIONS)/layerfs.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/layerfs
+	install -D -m 0644 $(COMPLETIONS)/_layerfs $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_layerfs
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/layerfs
+	rm -f $(DESTDIR)$(PREFIX)/bin/layerfs $(DESTDIR)$(PREFIX)/share/man/man1/layerfs.1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/layerfs $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_layerfs
 
 clean:
 	rm -rf .build

@@ -24,18 +24,7 @@ public struct Verifier {
 
     public func verify(volume: Volume) -> Report {
         var report = Report()
-        for sub in ["consciousness", "proto"] {
-            let path = volume.base + "/" + sub
-            if let st = SystemCalls.followStatus(path) {
-                if !SystemCalls.isDirectory(st) {
-                    report.problems.append(FormatError(.unusableFile, file: sub, "is \(SystemCalls.describeType(st)), not a directory"))
-                } else if access(path, R_OK | X_OK) != 0 {
-                    report.problems.append(FormatError(.unusableFile, file: sub, "directory is not readable: \(SystemCalls.errnoText())"))
-                }
-            } else if sub == "consciousness" {
-                report.problems.append(FormatError(.unusableFile, file: sub, "directory is missing"))
-            }
-        }
+        report.problems.append(contentsOf: Verifier.structureProblems(volume))
         for leftover in volume.leftoverPackDirectories() {
             report.problems.append(FormatError(.unusableFile, file: leftover,
                                                "leftover of an interrupted pack (safe to remove once no pack is running)"))
@@ -46,6 +35,25 @@ public struct Verifier {
             progress?(i + 1, dimensions.count)
         }
         return report
+    }
+
+    /// consciousness/ missing, or consciousness/ or proto/ not a readable directory: what
+    /// makes a volume's list of dimensions incomplete (so `info` fails on it too).
+    public static func structureProblems(_ volume: Volume) -> [FormatError] {
+        var problems: [FormatError] = []
+        for sub in ["consciousness", "proto"] {
+            let path = volume.base + "/" + sub
+            if let st = SystemCalls.followStatus(path) {
+                if !SystemCalls.isDirectory(st) {
+                    problems.append(FormatError(.unusableFile, file: sub, "is \(SystemCalls.describeType(st)), not a directory"))
+                } else if access(path, R_OK | X_OK) != 0 {
+                    problems.append(FormatError(.unusableFile, file: sub, "directory is not readable: \(SystemCalls.errnoText())"))
+                }
+            } else if sub == "consciousness" {
+                problems.append(FormatError(.unusableFile, file: sub, "directory is missing"))
+            }
+        }
+        return problems
     }
 
     public func verify(dimension location: DimensionLocation) -> Report {

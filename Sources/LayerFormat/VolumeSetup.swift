@@ -66,9 +66,12 @@ public enum VolumeSetup {
     packed layer bytes) and `index.json` (where each layer is, its checksum and metadata).
     `temp/` is scratch space.
 
+    The commands below are run here, in this directory (`.` is this volume; elsewhere, give
+    its path instead):
+
     - Build a dimension from a directory of files: `layerfs pack --dimension 5 DIR consciousness/D05`
-    - Check every checksum: `layerfs verify`
-    - Summarise: `layerfs info`
+    - Check every checksum: `layerfs verify .`
+    - Summarise: `layerfs info .`
     - See every layer as a plain file: `layerfs mount . /mnt/layers`
 
     Never edit region.mmap or index.json in place: `layerfs pack` replaces a dimension

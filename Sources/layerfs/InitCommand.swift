@@ -5,7 +5,13 @@ struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Create a volume's directories (consciousness/D01..D14, proto/, temp/), README.md and .gitignore.",
-        discussion: "Idempotent: existing files and dimensions are never touched. With --sample, every empty one of D01..D14 gets a few readable text layers."
+        // One line per paragraph: ArgumentParser wraps each line itself.
+        discussion: [
+            "Idempotent: existing files and dimensions are never touched. With --sample, every empty one of D01..D14 gets a few readable text layers.",
+            "Examples:\n"
+                + "  layerfs init data/mmap\n"
+                + "  layerfs init --sample /tmp/demo && layerfs info /tmp/demo",
+        ].joined(separator: "\n\n")
     )
 
     @Argument(help: "The volume directory (default: $MMAP_BASE_PATH, else data/mmap).")
@@ -22,7 +28,7 @@ struct InitCommand: ParsableCommand {
         let stamp = try Settings.checked { () throws(SettingError) in try Settings.time(time ?? "2024-10-24T12:00:00Z") }
         do {
             let result = try VolumeSetup.initialize(base: base, sample: sample, time: stamp)
-            print("volume \(base): \(result.created.count) created, \(result.sampled.count) sample dimensions written"
+            print("volume \(VolumeTarget.quote(base)): \(result.created.count) created, \(result.sampled.count) sample dimensions written"
                   + (result.skipped.isEmpty ? "" : ", \(result.skipped.count) left alone (already hold data)"))
         } catch {
             Settings.printError(error.description)
