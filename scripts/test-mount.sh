@@ -13,6 +13,7 @@ require_fuse "the mount tests"
 work=$(mktemp -d /tmp/layerfs-mount-XXXXXX)
 mounts=()
 cleanup() {
+    [ -n "${fuse_mode:-}" ] && chmod "$fuse_mode" /dev/fuse
     for m in "${mounts[@]}"; do
         grep -q " $m " /proc/mounts && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; }
     done
@@ -229,5 +230,95 @@ expect "drop_privileges form (/dev/fd/N mountpoint)" mount -t fuse.layerfs -o ro
 expect "drop_privileges mount serves" cmp "$e/D01/layer-001" "$expected/D01/layer-001"
 umount "$e" 2>/dev/null
 [ $installed = yes ] && rm -f /usr/local/bin/layerfs
+
+# ---- a mountpoint that is the source, or inside it, or holds it: refused (symlinks and bind
+# mounts included), nothing mounted; a bind mount made later never deadlocks the daemon
+o=$work/overlap; "$layerfs" init --sample "$o/vol" >/dev/null; mkdir -p "$o/bind" "$o/mnt" "$o/x"
+expect_fail "mount onto the source itself: refused" "is the source .* itself" "$layerfs" mount "$o/vol" "$o/vol"
+expect_fail "mount inside the source: refused" "lies inside the source" "$layerfs" mount "$o/vol" "$o/vol/consciousness/D04"
+ln -s "$o/vol/consciousness" "$o/link"
+expect_fail "mount inside the source through a symlink: refused" "lies inside the source" "$layerfs" mount "$o/vol" "$o/link/D04"
+mount --bind "$o/vol" "$o/bind"
+expect_fail "mount inside the source through a bind mount: refused" "lies inside the source" "$layerfs" mount "$o/vol" "$o/bind/consciousness/D04"
+umount "$o/bind"
+cp -a "$o/vol" "$o/x/vol"
+expect_fail "source inside the mountpoint: refused" "lies inside the mountpoint" "$layerfs" mount "$o/x/vol" "$o/x"
+expect_eq "overlaps: nothing was mounted" "0" "$(grep -c " $o" /proc/mounts)"
+"$layerfs" mount "$o/vol" "$o/mnt"; mounts+=("$o/vol/consciousness/D04" "$o/vol" "$o/mnt")
+mount --bind "$o/mnt" "$o/vol/consciousness/D04"
+expect "mount bound inside its own source later: ls -la answers" timeout 20 ls -la "$o/mnt/D04"
+expect "... that dimension carries user.error saying why" bash -c \
+    "timeout 10 getfattr --absolute-names --only-values -n user.error '$o/mnt/D04' | grep -q 'own mountpoint'"
+expect "... the other dimensions serve" timeout 10 grep -q "Emotion" "$o/mnt/D01/layer-001"
+umount "$o/vol/consciousness/D04"
+mount --bind "$o/mnt" "$o/vol"
+expect "mount bound over its own source later: still serves the volume" timeout 20 grep -q "Cognition" "$o/mnt/D02/layer-001"
+umount "$o/vol"
+expect "overlaps: unmount" "$layerfs" unmount "$o/mnt"
+
+# ---- what the mount shows and does on request: owners and modes, readahead, auto_unmount,
+# a log file that cannot be written
+p=$(mnt_new 4)
+"$layerfs" mount --uid 1234 --gid 5678 --file-mode 0600 --dir-mode 0700 -o umask=027 --readahead-kb 2048 \
+    --log-file "$work/p.log" "$v" "$p"
+expect_eq "--uid/--gid/--file-mode/--dir-mode/umask: layer" "1234 5678 600" "$(stat -c '%u %g %a' "$p/D15/layer-001")"
+expect_eq "--uid/--gid/--file-mode/--dir-mode/umask: directory" "1234 5678 700" "$(stat -c '%u %g %a' "$p/D15")"
+sleep 0.5
+expect_eq "--readahead-kb 2048 is applied" "2048" "$(cat /sys/class/bdi/$(mountpoint -d "$p")/read_ahead_kb)"
+"$layerfs" unmount "$p"
+expect_fail "uid out of range" "out of range" "$layerfs" mount "$v" "$p" -o uid=4294967295
+expect_fail "a mode that is not octal" "not a whole number" "$layerfs" mount "$v" "$p" --file-mode 0988
+expect_fail "a log file that cannot be written: refused before mounting" "cannot write the log file" \
+    "$layerfs" mount --log-file /nonexistent/dir/log "$v" "$p"
+expect_eq "a log file that cannot be written: nothing mounted" "no" "$(mounted "$p" && echo yes || echo no)"
+"$layerfs" mount --auto-unmount "$v" "$p"
+kill -9 "$(daemon_pid "$p")"
+for _ in $(seq 50); do mounted "$p" || break; sleep 0.1; done
+expect_eq "--auto-unmount: the daemon killed, the mount goes by itself" "no" "$(mounted "$p" && echo yes || echo no)"
+if [ -S /dev/log ]; then
+    skip "no syslog: the daemon logs to temp/layerfs.log" "this machine has a syslog socket"
+else
+    out=$("$layerfs" mount "$v" "$p" 2>&1)
+    expect "no syslog: the mount command says where the log goes" grep -q "logs to $v/temp/layerfs.log" <<<"$out"
+    expect "no syslog: the daemon logs there" grep -q "mounted $v on $p" "$v/temp/layerfs.log"
+    "$layerfs" unmount "$p"
+fi
+
+# ---- an unprivileged user: mounts a volume of theirs, backs it up with rsync -aX, removes a
+# cp -a copy, sees a dimension they cannot read as failed (with the errno), not as empty
+user=layerfs-test-mount
+if id "$user" >/dev/null 2>&1; then made_user=no; else useradd -M -d /nonexistent -s /bin/sh "$user" && made_user=yes; fi
+as_user() { setpriv --reuid="$user" --regid="$user" --clear-groups -- "$@"; }
+# Users may open /dev/fuse on a desktop Debian (udev makes it 0666); containers often make it
+# 0600. The user's refusal is checked first, then the device opened to users for the rest.
+u=$work/user; mkdir -p "$u"; chmod 755 "$work"
+"$layerfs" init --sample "$u/vol" >/dev/null
+mkdir -p "$u/mnt" "$u/backup"
+chown -R "$user:$user" "$u"
+chown root:root "$u/vol/consciousness/D05"; chmod 700 "$u/vol/consciousness/D05"
+fuse_mode=$(stat -c %a /dev/fuse)
+if [ "$fuse_mode" != 666 ]; then
+    expect_fail "user: /dev/fuse not usable: refused with the reason" "/dev/fuse is not usable by this user" \
+        as_user "$layerfs" mount "$u/vol" "$u/mnt"
+    chmod 666 /dev/fuse
+fi
+expect "user: mounts their volume" as_user "$layerfs" mount --log-file "$u/log" "$u/vol" "$u/mnt"
+mounts+=("$u/mnt")
+expect "user: rsync -aX off the mount" as_user rsync -aX --exclude D05 "$u/mnt/" "$u/backup/"
+expect_eq "user: a second rsync -aX transfers nothing" "0" \
+    "$(as_user rsync -aXi --exclude D05 "$u/mnt/" "$u/backup/" | wc -l)"
+expect_eq "user: the copy keeps the volume's modes" "$(stat -c %a "$u/vol/consciousness/D01/region.mmap")" "$(stat -c %a "$u/backup/D01/layer-001")"
+expect "user: cp -a then rm -rf of the copy" as_user bash -c "cp -a '$u/mnt/D01' '$u/copy' && rm -rf '$u/copy'"
+expect "user: an unreadable dimension carries user.error with the errno" bash -c \
+    "setpriv --reuid=$user --regid=$user --clear-groups -- getfattr --absolute-names --only-values -n user.error '$u/mnt/D05' | grep -q 'Permission denied'"
+expect_fail "user: unmount of root's mount is refused clearly" "mounted by another user|not mounted|cannot unmount" \
+    as_user "$layerfs" unmount "$e"
+as_user sh -c "cd '$u/mnt/D01' && exec sleep 3" &
+sleep 0.5
+expect_fail "user: unmount of a busy mount names the process" "busy .*pid [0-9]+ \(sleep" as_user "$layerfs" unmount "$u/mnt"
+wait
+expect "user: unmounts" as_user "$layerfs" unmount "$u/mnt"
+[ "$made_user" = yes ] && userdel "$user" 2>/dev/null
+chmod "$fuse_mode" /dev/fuse
 
 finish

@@ -182,12 +182,16 @@ public final class FileSystem: Sendable {
     /// itself; ENOENT once it is gone.
     func dimensionEntry(_ slot: DimensionSlot) throws(FSError) -> Entry {
         let inode = InodeNumber.dimension(key: slot.inodeKey)
-        let (node, generation, served) = try withLoadedState(slot) { (state) throws(FSError) -> (NodeID, UInt64, ServedGeneration?) in
+        let (node, generation, served, failed) = try withLoadedState(slot) { (state) throws(FSError) -> (NodeID, UInt64, ServedGeneration?, Bool) in
             if state.isRemoved { throw .notFound }
-            return (state.directoryNode(slot: slot.slot), state.directoryGeneration, state.served)
+            let failed: Bool = if case .failed = state.phase { true } else { false }
+            return (state.directoryNode(slot: slot.slot), state.directoryGeneration, state.served, failed)
         }
         // The directory vanished and the watcher has not seen it yet: already gone.
-        guard let d = slot.directoryStatus else { throw .notFound }
+        guard var d = slot.directoryStatus else { throw .notFound }
+        // A failed dimension is an empty directory carrying the reason (`user.error`): open to
+        // all, so that the reason can be read even where the directory itself cannot.
+        if failed { d.mode = 0o555 }
         let a = if let served {
             Attributes(inode: inode, kind: .directory, permissions: 0, links: 2, size: 0, uid: served.uid, gid: served.gid, time: served.updatedAt)
         } else {

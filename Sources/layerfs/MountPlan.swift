@@ -52,8 +52,10 @@ struct MountPlan {
         if access("/dev/fuse", F_OK) != 0 {
             throw Failure(description: "/dev/fuse is missing: this kernel or container has no FUSE (load the fuse module, or run the container with --device /dev/fuse)")
         }
-        if access("/dev/fuse", R_OK | W_OK) != 0 && geteuid() == 0 {
-            throw Failure(description: "/dev/fuse is not usable: \(String(cString: strerror(errno)))")
+        if access("/dev/fuse", R_OK | W_OK) != 0 {
+            let reason = String(cString: strerror(errno))
+            throw Failure(description: geteuid() == 0 ? "/dev/fuse is not usable: \(reason)"
+                : "/dev/fuse is not usable by this user (\(reason)): libfuse opens it before fusermount3; it must be mode 0666, as Debian's udev rule makes it")
         }
         if (options.allowOther || options.allowRoot) && geteuid() != 0 && !MountPlan.fuseConfAllowsOther() {
             throw Failure(description: "\(options.allowOther ? "allow_other" : "allow_root") needs `user_allow_other` in /etc/fuse.conf for a non-root user")
