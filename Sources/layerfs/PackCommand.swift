@@ -30,7 +30,7 @@ struct PackCommand: ParsableCommand {
 
     // .unconditional: `--max-region-size -1` is a value to refuse as out of range, not a
     // missing value followed by an unknown option.
-    @Option(parsing: .unconditional, help: ArgumentHelp("Refuse a region larger than this many bytes (\(Limits.maxRegionSize.allowed); default: $MMAP_MAX_SIZE, else no limit).", valueName: "bytes"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Refuse a region larger than this: bytes, or 64K, 10M, 1G (powers of 1024; \(Limits.maxRegionSize.allowed); default: $MMAP_MAX_SIZE, else no limit).", valueName: "size"))
     var maxRegionSize: String?
 
     @Flag(help: "Replace the two files inside OUTPUT_DIR instead of swapping directories (what happens where RENAME_EXCHANGE is refused, e.g. NFS).")
@@ -66,7 +66,7 @@ struct PackCommand: ParsableCommand {
         let location = DimensionLocation(kind: kind, directory: output, displayPath: output)
         var options = Packer.Options(time: try Settings.checked { () throws(SettingError) in try Settings.time(time) })
         options.dimensionName = name
-        options.maxRegionSize = try Settings.checked { () throws(SettingError) in try Settings.maxRegionSize(maxRegionSize) }
+        options.maxRegionSize = try Settings.checked { () throws(SettingError) in try Self.maxRegionSize(maxRegionSize) }
         options.fileByFile = fileByFile
         let progress = Progress(label: "packing \(output)")
         do {
@@ -81,5 +81,25 @@ struct PackCommand: ParsableCommand {
             Settings.printError(error.description)
             throw ExitCode.failure
         }
+    }
+
+    /// --max-region-size, which takes binary multiples (ByteSize), else $MMAP_MAX_SIZE read the
+    /// way every command reads it. The range and the wording are the mount's, so that one
+    /// limit is refused in the same words wherever it is given.
+    static func maxRegionSize(_ option: String?) throws(SettingError) -> UInt64? {
+        guard let option else { return try Settings.maxRegionSizeFromEnvironment() }
+        let spelling = "--max-region-size \(option)"
+        let limits = Limits.maxRegionSize
+        let value: UInt64
+        do {
+            value = try ByteSize.parse(option)
+        } catch {
+            switch error {
+            case .malformed: throw SettingError("\(spelling): not a size (\(ByteSize.syntax); \(limits.allowed))")
+            case .outOfRange: throw SettingError("\(spelling): out of range (\(limits.allowed))")
+            }
+        }
+        guard limits.range.contains(value) else { throw SettingError("\(spelling): out of range (\(limits.allowed))") }
+        return value
     }
 }
