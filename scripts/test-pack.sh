@@ -34,4 +34,65 @@ expect_fail "--max-region-size -1" "^layerfs: --max-region-size -1: out of range
     "$layerfs" pack --max-region-size -1 --dimension 3 in nv/consciousness/D03
 expect "the volume verifies" "$layerfs" verify nv
 
+# ---- the output's name and place follow the spec's naming rules and --dimension/--proto
+refused_output() { # OUTPUT EXPECTED ARGS...: refused naming EXPECTED, nothing created
+    local output=$1 expected=$2; shift 2
+    expect_fail "refuses $* $output" "^layerfs: output '$output' does not match .*: expected '$expected'\$" "$layerfs" pack "$@" in "$output"
+    expect_eq "nothing written for $output" "absent" "$([ -e "$output" ] && echo present || echo absent)"
+}
+refused_output nv/consciousness/D5 nv/consciousness/D05 --dimension 5
+refused_output nv/consciousness/D005 nv/consciousness/D05 --dimension 5
+refused_output nv/consciousness/D00 nv/consciousness/D05 --dimension 5
+refused_output nv/proto/D05 nv/consciousness/D05 --dimension 5
+refused_output nv/D05 nv/consciousness/D05 --dimension 5
+refused_output nv/consciousness/D0100 nv/consciousness/D100 --dimension 100
+refused_output nv/consciousness/foo nv/proto/foo --proto
+expect_fail "the exact message" "^layerfs: output 'nv/consciousness/D5' does not match --dimension 5: expected 'nv/consciousness/D05'\$" \
+    "$layerfs" pack --dimension 5 in nv/consciousness/D5
+expect_fail "another dimension's directory is named" "^layerfs: output 'nv/consciousness/D15' does not match --dimension 5 \('D15' is dimension 15\): expected 'nv/consciousness/D05'\$" \
+    "$layerfs" pack --dimension 5 in nv/consciousness/D15
+expect_fail "a proto NAME outside the rules" "^layerfs: output 'nv/proto/.draft' does not match --proto: '.draft' is not a proto name" \
+    "$layerfs" pack --proto in nv/proto/.draft
+expect_fail "a proto NAME of 65 characters" "is not a proto name \(1 to 64 of" "$layerfs" pack --proto in "nv/proto/$(printf 'x%.0s' {1..65})"
+expect_fail "a symlink as output" "^layerfs: output 'nv/consciousness/D20' is a symbolic link" \
+    bash -c "ln -s D01 nv/consciousness/D20 && '$layerfs' pack --dimension 20 in nv/consciousness/D20"
+rm -f nv/consciousness/D20
+expect_fail "a file as output" "^layerfs: output 'nv/consciousness/D21' exists and is a regular file, not a directory" \
+    bash -c "touch nv/consciousness/D21 && '$layerfs' pack --dimension 21 in nv/consciousness/D21"
+rm -f nv/consciousness/D21
+expect "accepts D05 for 5" "$layerfs" pack --dimension 5 in nv/consciousness/D05
+expect "accepts D100 for 100" "$layerfs" pack --dimension 100 in nv/consciousness/D100/
+expect "accepts proto/draft" "$layerfs" pack --proto in nv/proto/draft
+expect "accepts proto/D05 for --proto" "$layerfs" pack --proto in nv/proto/D05
+expect_eq "verify sees every dimension pack wrote" "nv: 17 dimensions (11 empty), 10 layers" \
+    "$("$layerfs" verify nv | sed 's/, 0.0 MB.*//')"
+expect "relative to consciousness/" bash -c "cd nv/consciousness && '$layerfs' pack --dimension 6 ../../in D06"
+expect_fail "relative to consciousness/, the wrong spelling" "^layerfs: output 'D6' does not match --dimension 6: expected 'D06'\$" \
+    bash -c "cd nv/consciousness && '$layerfs' pack --dimension 6 ../../in D6"
+expect_fail "relative to proto/" "^layerfs: output 'D06' does not match --dimension 6: expected '../consciousness/D06'\$" \
+    bash -c "cd nv/proto && '$layerfs' pack --dimension 6 ../../in D06"
+# A missing parent is created (a new volume), and said; a file in the way is named.
+expect_eq "a new volume's consciousness/ is created, and said" \
+    "layerfs: created directory 'fresh'|layerfs: created directory 'fresh/consciousness'|fresh/consciousness/D07: 2 layers" \
+    "$("$layerfs" pack --dimension 7 in fresh/consciousness/D07 2>&1 | sed 's/, [0-9]* bytes.*//' | paste -sd'|')"
+expect "the new volume verifies" "$layerfs" verify fresh
+expect_fail "a file where the parent should be" "^layerfs: output 'nv/README.md/consciousness/D07' cannot be created: 'nv/README.md' is a regular file, not a directory" \
+    "$layerfs" pack --dimension 7 in nv/README.md/consciousness/D07
+
+# ---- pack's own refusals are `layerfs: ...` lines (exit 1), never the top command's usage
+no_root_usage() { # NAME ARGS...: refused with a layerfs: line, exit 1, no "Usage: layerfs <subcommand>"
+    local name=$1; shift
+    local out rc=0
+    out=$("$layerfs" pack "$@" 2>&1) || rc=$?
+    if [ $rc -ne 1 ] || ! grep -q '^layerfs: ' <<<"$out" || grep -q 'Usage: layerfs <subcommand>' <<<"$out"; then
+        fail "$name" "exit $rc: ${out:0:300}"
+    else ok "$name"; fi
+}
+no_root_usage "neither --dimension nor --proto" in nv/consciousness/D05
+no_root_usage "both --dimension and --proto" --dimension 5 --proto in nv/consciousness/D05
+no_root_usage "--dimension 0" --dimension 0 in nv/consciousness/D00
+no_root_usage "an output that does not match" --dimension 5 in nv/consciousness/D5
+no_root_usage "a proto name outside the rules" --proto in nv/proto/.x
+expect_fail "what ArgumentParser cannot parse gets pack's usage" "Usage: layerfs pack " "$layerfs" pack --dimension abc in nv/consciousness/D05
+
 finish

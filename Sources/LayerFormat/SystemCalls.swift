@@ -36,6 +36,7 @@ enum SystemCalls {
 
     static func describeType(_ st: stat) -> String {
         switch st.st_mode & S_IFMT {
+        case S_IFREG: return "a regular file"
         case S_IFDIR: return "a directory"
         case S_IFIFO: return "a FIFO"
         case S_IFCHR: return "a character device"

@@ -42,44 +42,45 @@ struct PackCommand: ParsableCommand {
     @Argument(help: "The dimension directory to write, e.g. data/mmap/consciousness/D05 or data/mmap/proto/draft.")
     var outputDir: String
 
+    /// Every refusal of pack's own is a `layerfs: ...` line and exit status 1, as the settings'
+    /// are (`Settings.checked`); only what ArgumentParser itself cannot parse (an unknown
+    /// option, `--dimension abc`) gets its usage text.
+    static func refuse(_ message: String) -> ExitCode {
+        Settings.printError(message)
+        return ExitCode.failure
+    }
+
     func validate() throws {
-        if (dimension == nil) == !proto { throw ValidationError("give exactly one of --dimension N and --proto") }
-        if let dimension, dimension == 0 { throw ValidationError("--dimension: 0 is the proto-dimensions' id; use --proto") }
+        if (dimension == nil) == !proto { throw Self.refuse("give exactly one of --dimension N and --proto (see 'layerfs pack --help')") }
+        if let dimension, dimension == 0 { throw Self.refuse("--dimension 0: 0 is the proto-dimensions' id; use --proto") }
     }
 
     func run() throws {
-        var output = outputDir
-        while output.count > 1 && output.hasSuffix("/") { output.removeLast() }
-        let last = String(output.split(separator: "/").last ?? "")
-        let kind: DimensionLocation.Kind
-        if let dimension {
-            if let named = DimensionLocation.consciousnessID(fromDirectoryName: last), named != dimension {
-                throw ValidationError("\(output): the directory name means dimension \(named), not \(dimension)")
-            }
-            kind = .consciousness(dimension)
-        } else {
-            guard DimensionLocation.isValidProtoName(last) else {
-                throw ValidationError("\(output): \"\(last)\" is not a proto name (1-64 of A-Z a-z 0-9 . _ -, not starting with '.')")
-            }
-            kind = .proto(last)
-        }
-        let location = DimensionLocation(kind: kind, directory: output, displayPath: output)
         var options = Packer.Options(time: try Settings.checked { () throws(SettingError) in try Settings.time(time) })
         options.dimensionName = name
         options.maxRegionSize = try Settings.checked { () throws(SettingError) in try Self.maxRegionSize(maxRegionSize) }
         options.fileByFile = fileByFile
+        let request: PackOutput.Request = dimension.map { .dimension($0) } ?? .proto
+        let plan: PackOutput.Plan
+        do {
+            plan = try PackOutput.plan(outputDir, for: request)
+        } catch {
+            throw Self.refuse(error.description)
+        }
+        let output = plan.location.displayPath
         let progress = Progress(label: "packing \(output)")
         do {
             let (sources, attributes) = try PackInput.scan(inputDir)
             // Progress only for large inputs: small packs finish before it could be read.
             if sources.reduce(0, { $0 + $1.size }) > 64 << 20 { options.progress = { progress.update($0, $1) } }
-            let result = try Packer.pack(sources, attributes: attributes, into: location, options: options)
+            let result = try Packer.pack(sources, attributes: attributes, into: plan.location, options: options)
             progress.finish()
+            // Said, because a mistyped volume path would otherwise become a new volume silently.
+            for directory in plan.missingParents { Settings.writeStderr("layerfs: created directory \(PackError.quote(directory))\n") }
             print("\(output): \(result.index.layerCount) layers, \(result.header.totalSize) bytes, \(result.header.checksum.checksumString) (\(result.method.rawValue))")
         } catch {
             progress.finish()
-            Settings.printError(error.description)
-            throw ExitCode.failure
+            throw Self.refuse(error.description)
         }
     }
 
