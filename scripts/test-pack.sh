@@ -79,6 +79,74 @@ expect "the new volume verifies" "$layerfs" verify fresh
 expect_fail "a file where the parent should be" "^layerfs: output 'nv/README.md/consciousness/D07' cannot be created: 'nv/README.md' is a regular file, not a directory" \
     "$layerfs" pack --dimension 7 in nv/README.md/consciousness/D07
 
+# ---- the input: every entry is packed, listed as skipped with its reason, or refused
+layer_ids() { python3 -c 'import json,sys; print(" ".join(str(l["layer_id"]) for l in json.load(open(sys.argv[1]))["layers"]))' "$1/index.json"; }
+layer_checksum() { python3 -c 'import json,sys; print([l["checksum"] for l in json.load(open(sys.argv[1]))["layers"] if l["layer_id"] == int(sys.argv[2])][0])' "$1/index.json" "$2"; }
+mkdir mixed; printf 'a\n' > mixed/layer-003; printf 'b\n' > mixed/layer-007; printf 'c\n' > mixed/layer-1000
+expect "layer-NNN names give the ids" "$layerfs" pack --dimension 8 mixed nv/consciousness/D08
+expect_eq "ids 3 7 1000" "3 7 1000" "$(layer_ids nv/consciousness/D08)"
+printf 'n\n' > mixed/notes.txt
+expect_fail "one file not named layer-NNN is refused, not renumbered" \
+    "^layerfs: input 'mixed': 3 files are named layer-NNN and 1 is not \('notes.txt'\), .* or give --renumber" \
+    "$layerfs" pack --dimension 8 mixed nv/consciousness/D08
+expect_eq "the refused pack left D08 as it was" "3 7 1000" "$(layer_ids nv/consciousness/D08)"
+expect "--renumber numbers every file in name order" "$layerfs" pack --renumber --dimension 8 mixed nv/consciousness/D08
+expect_eq "--renumber: ids 1 2 3 4" "1 2 3 4" "$(layer_ids nv/consciousness/D08)"
+expect_eq "--renumber: layer-007 became id 2, and -v says so" "'mixed/layer-007' -> layer 2" \
+    "$("$layerfs" pack -v --renumber --dimension 8 mixed nv/consciousness/D08 | grep layer-007)"
+mkdir plain; printf 'x\n' > plain/b.txt; printf 'y\n' > plain/a.txt
+expect_eq "no layer-NNN names: numbered in name order, -v lists each file" "'plain/a.txt' -> layer 1|'plain/b.txt' -> layer 2" \
+    "$("$layerfs" pack --verbose --dimension 9 plain nv/consciousness/D09 | grep -- '->' | paste -sd'|')"
+
+mkdir odd; printf 'one\n' > odd/layer-001; printf 'two\n' > odd/layer-002
+printf 'h\n' > odd/.hidden; mkdir odd/.git odd/sub; mkfifo odd/fifo
+out=$("$layerfs" pack --dimension 10 odd nv/consciousness/D10 2>&1)
+expect_eq "skipped: a hidden file" "layerfs: skipped 'odd/.hidden': hidden file" "$(grep -F "'odd/.hidden'" <<<"$out")"
+expect_eq "skipped: a hidden directory" "layerfs: skipped 'odd/.git': hidden directory" "$(grep -F "'odd/.git'" <<<"$out")"
+expect_eq "skipped: a directory" "layerfs: skipped 'odd/sub': directory" "$(grep -F "'odd/sub'" <<<"$out")"
+expect_eq "skipped: a FIFO (mkfifo), without blocking on it" "layerfs: skipped 'odd/fifo': not a regular file (FIFO)" "$(grep -F "'odd/fifo'" <<<"$out")"
+expect_eq "the two files packed" "1 2" "$(layer_ids nv/consciousness/D10)"
+
+# Symlinks: refused without --follow-symlinks; followed with it only to files inside the input.
+ln -s /etc/hostname odd/layer-003
+expect_fail "a symlink to /etc/hostname is refused" "^layerfs: 'odd/layer-003': symbolic link \(to '/etc/hostname'\) refused: .*--follow-symlinks" \
+    "$layerfs" pack --dimension 10 odd nv/consciousness/D10
+expect_fail "... also with --follow-symlinks" "^layerfs: 'odd/layer-003': symbolic link leads to '/etc/hostname', outside the input directory '$work/odd'" \
+    "$layerfs" pack --follow-symlinks --dimension 10 odd nv/consciousness/D10
+rm odd/layer-003; ln -s ../in/layer-001 odd/layer-003
+expect_fail "a relative link out of the input is refused with --follow-symlinks" "leads to '$work/in/layer-001', outside the input directory" \
+    "$layerfs" pack --follow-symlinks --dimension 10 odd nv/consciousness/D10
+rm odd/layer-003; printf 'deep\n' > odd/sub/real; ln -s sub/real odd/layer-003
+expect_fail "a link inside the input is refused without --follow-symlinks" "^layerfs: 'odd/layer-003': symbolic link \(to 'sub/real'\) refused" \
+    "$layerfs" pack --dimension 10 odd nv/consciousness/D10
+expect_eq "the refused packs left D10 as it was" "1 2" "$(layer_ids nv/consciousness/D10)"
+expect_eq "with --follow-symlinks it is packed as the file it points to" "'odd/layer-003' -> layer 3 (via '$work/odd/sub/real')" \
+    "$("$layerfs" pack -v --follow-symlinks --dimension 10 odd nv/consciousness/D10 2>/dev/null | grep layer-003)"
+expect_eq "the layer holds the target's bytes" "sha256:$(sha256sum < odd/sub/real | cut -d' ' -f1)" "$(layer_checksum nv/consciousness/D10 3)"
+ln -s nowhere odd/layer-004
+expect_eq "a dangling symlink is skipped, and said" "layerfs: skipped 'odd/layer-004': dangling symlink (to 'nowhere')" \
+    "$("$layerfs" pack --follow-symlinks --dimension 10 odd nv/consciousness/D10 2>&1 >/dev/null | grep -F "'odd/layer-004'")"
+ln -s sub odd/layer-005
+expect_eq "a symlink to a directory is skipped, and said" "layerfs: skipped 'odd/layer-005': symlink to a directory" \
+    "$("$layerfs" pack --follow-symlinks --dimension 10 odd nv/consciousness/D10 2>&1 >/dev/null | grep -F "'odd/layer-005'")"
+expect "the volume verifies" "$layerfs" verify nv
+
+# The input directory itself: named as the case is.
+expect_fail "a missing input" "^layerfs: input 'nosuch' does not exist\$" "$layerfs" pack --dimension 11 nosuch nv/consciousness/D11
+expect_fail "a file as input" "^layerfs: input 'in/layer-001' is not a directory \(it is a regular file\)\$" \
+    "$layerfs" pack --dimension 11 in/layer-001 nv/consciousness/D11
+mkdir locked; printf 'x\n' > locked/layer-001; chmod 000 locked
+if [ "$(id -u)" -ne 0 ]; then
+    expect_fail "an unreadable input" "^layerfs: input 'locked': permission denied\$" "$layerfs" pack --dimension 11 locked nv/consciousness/D11
+elif command -v setpriv >/dev/null && chmod 755 "$work" && setpriv --reuid=65534 --regid=65534 --clear-groups "$layerfs" --version >/dev/null 2>&1; then
+    # root reads any directory: the check runs as nobody.
+    expect_fail "an unreadable input (as nobody)" "^layerfs: input 'locked': permission denied\$" \
+        setpriv --reuid=65534 --regid=65534 --clear-groups "$layerfs" pack --dimension 11 locked "$work/nv/consciousness/D11"
+else
+    skip "an unreadable input" "running as root, and cannot run layerfs as nobody here"
+fi
+chmod 755 locked
+
 # ---- pack's own refusals are `layerfs: ...` lines (exit 1), never the top command's usage
 no_root_usage() { # NAME ARGS...: refused with a layerfs: line, exit 1, no "Usage: layerfs <subcommand>"
     local name=$1; shift

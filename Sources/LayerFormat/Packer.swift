@@ -44,13 +44,13 @@ public enum Packer {
         // Layout: ascending ids, each layer on a 4096-byte boundary, the first at 4096.
         let sorted = sources.sorted { $0.id < $1.id }
         for i in sorted.indices.dropFirst() where sorted[i].id == sorted[i - 1].id {
-            throw FormatError(.invalidValue, file: sorted[i].path, field: "layer_id", layer: sorted[i].id, "two inputs have layer id \(sorted[i].id)")
+            throw FormatError(.invalidValue, file: sorted[i].displayPath, field: "layer_id", layer: sorted[i].id, "two inputs have layer id \(sorted[i].id)")
         }
         guard sorted.count <= Int(UInt32.max) else { throw FormatError(.tooLarge, file: target, "too many layers") }
         // Readers refuse an index breaking rule 7, so writing one would break the dimension.
         for source in sorted {
             if let problem = Keywords.limitProblem(source.keywords) {
-                throw FormatError(.invalidValue, file: source.path, field: "keywords", layer: source.id, problem)
+                throw FormatError(.invalidValue, file: source.displayPath, field: "keywords", layer: source.id, problem)
             }
         }
         var offsets: [UInt64] = []
@@ -101,13 +101,16 @@ public enum Packer {
         for (i, source) in sorted.enumerated() {
             let offset = offsets[i]
             hashZeros(upTo: offset)
-            let input = try SystemCalls.openRegular(source.path, display: source.path)
+            // Not following a link here: the scan resolved and checked every link it was
+            // allowed to follow, and hands over the target; a link that appears since then
+            // (the file swapped for one) could lead anywhere.
+            let input = try SystemCalls.openRegular(source.path, display: source.displayPath, followSymlinks: false)
             defer { close(input.fd) }
             var layerHasher = SHA256()
             var done: UInt64 = 0
             while true {
                 let n = SystemCalls.retrying { read(input.fd, buffer.baseAddress, buffer.count) }
-                if n < 0 { throw SystemCalls.fail(source.path, "read") }
+                if n < 0 { throw SystemCalls.fail(source.displayPath, "read") }
                 if n == 0 { break }
                 if done + UInt64(n) > source.size { break }
                 let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
@@ -119,13 +122,13 @@ public enum Packer {
                 options.progress?(copied, contentTotal)
             }
             guard done == source.size else {
-                throw FormatError(.invalidValue, file: source.path, field: "size", layer: source.id,
+                throw FormatError(.invalidValue, file: source.displayPath, field: "size", layer: source.id,
                                   "file changed while being packed (expected \(source.size) bytes, read \(done))")
             }
             hashed += done
             let checksum = Digest256(layerHasher.finalize())
             if let claimed = source.claimedChecksum, claimed != checksum {
-                throw FormatError(.checksumMismatch, file: source.path, field: "user.checksum", layer: source.id,
+                throw FormatError(.checksumMismatch, file: source.displayPath, field: "user.checksum", layer: source.id,
                                   "attribute says \(claimed.checksumString) but the bytes hash to \(checksum.checksumString)")
             }
             var updatedAt = source.updatedAt

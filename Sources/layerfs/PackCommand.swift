@@ -36,6 +36,15 @@ struct PackCommand: ParsableCommand {
     @Flag(help: "Replace the two files inside OUTPUT_DIR instead of swapping directories (what happens where RENAME_EXCHANGE is refused, e.g. NFS).")
     var fileByFile = false
 
+    @Flag(help: "Pack what a symbolic link in INPUT_DIR points to, when that is a regular file inside INPUT_DIR (without it, a link is an error; links out of INPUT_DIR are an error always).")
+    var followSymlinks = false
+
+    @Flag(help: "Number the files 1, 2, ... in name order, also those named layer-NNN (without it, ids come from layer-NNN names, and a mix of such names and others is an error).")
+    var renumber = false
+
+    @Flag(name: .shortAndLong, help: "Print 'FILE' -> layer ID for each file packed.")
+    var verbose = false
+
     @Argument(help: "Directory whose regular files become layers.")
     var inputDir: String
 
@@ -68,20 +77,34 @@ struct PackCommand: ParsableCommand {
             throw Self.refuse(error.description)
         }
         let output = plan.location.displayPath
-        let progress = Progress(label: "packing \(output)")
+        let input: PackInput.Scan
         do {
-            let (sources, attributes) = try PackInput.scan(inputDir)
-            // Progress only for large inputs: small packs finish before it could be read.
-            if sources.reduce(0, { $0 + $1.size }) > 64 << 20 { options.progress = { progress.update($0, $1) } }
-            let result = try Packer.pack(sources, attributes: attributes, into: plan.location, options: options)
+            input = try PackInput.scan(inputDir, options: PackInput.Options(followSymlinks: followSymlinks, renumber: renumber))
+        } catch {
+            throw Self.refuse(error.description)
+        }
+        // Nothing in the input is left out without a word.
+        for entry in input.skipped { Settings.writeStderr("layerfs: skipped \(PackError.quote(entry.path)): \(entry.reason)\n") }
+        if verbose {
+            for source in input.layers {
+                let via = source.path == source.displayPath ? "" : " (via \(PackError.quote(source.path)))"
+                print("\(PackError.quote(source.displayPath)) -> layer \(source.id)\(via)")
+            }
+        }
+        let progress = Progress(label: "packing \(output)")
+        // Progress only for large inputs: small packs finish before it could be read.
+        if input.layers.reduce(0, { $0 + $1.size }) > 64 << 20 { options.progress = { progress.update($0, $1) } }
+        let result: Packer.Result
+        do {
+            result = try Packer.pack(input.layers, attributes: input.attributes, into: plan.location, options: options)
             progress.finish()
-            // Said, because a mistyped volume path would otherwise become a new volume silently.
-            for directory in plan.missingParents { Settings.writeStderr("layerfs: created directory \(PackError.quote(directory))\n") }
-            print("\(output): \(result.index.layerCount) layers, \(result.header.totalSize) bytes, \(result.header.checksum.checksumString) (\(result.method.rawValue))")
         } catch {
             progress.finish()
             throw Self.refuse(error.description)
         }
+        // Said, because a mistyped volume path would otherwise become a new volume silently.
+        for directory in plan.missingParents { Settings.writeStderr("layerfs: created directory \(PackError.quote(directory))\n") }
+        print("\(output): \(result.index.layerCount) layers, \(result.header.totalSize) bytes, \(result.header.checksum.checksumString) (\(result.method.rawValue))")
     }
 
     /// --max-region-size, which takes binary multiples (ByteSize), else $MMAP_MAX_SIZE read the

@@ -80,21 +80,26 @@ final class PackerTests: XCTestCase {
         XCTAssertEqual(setxattr(input + "/layer-010", "user.frequency", "2.5", 3, 0), 0)
         XCTAssertEqual(setxattr(input + "/layer-010", "user.keywords", "a\\,b,c", 6, 0), 0)
         XCTAssertEqual(setxattr(input, "user.dimension_name", "Custom", 6, 0), 0)
-        var (layers, attributes) = try PackInput.scan(input)
-        XCTAssertEqual(layers.map(\.id), [2, 10])
-        XCTAssertEqual(layers[1].frequency, 2.5)
-        XCTAssertEqual(layers[1].keywords, ["a,b", "c"])
-        XCTAssertEqual(attributes.dimensionName, "Custom")
-        // Not every file is layer-NNN: ids from sorted names.
+        var scan = try PackInput.scan(input)
+        XCTAssertEqual(scan.layers.map(\.id), [2, 10])
+        XCTAssertEqual(scan.layers[1].frequency, 2.5)
+        XCTAssertEqual(scan.layers[1].keywords, ["a,b", "c"])
+        XCTAssertEqual(scan.attributes.dimensionName, "Custom")
+        XCTAssertEqual(scan.skipped, [PackInput.Skipped(path: input + "/.hidden", reason: "hidden file")])
+        // Not every file is layer-NNN: no numbering fits, unless asked to renumber.
         try fx.write(input + "/notes.txt", Array("n".utf8))
-        (layers, _) = try PackInput.scan(input)
-        XCTAssertEqual(layers.map { ($0.path as NSString).lastPathComponent }, ["layer-010", "layer-2", "notes.txt"])
-        XCTAssertEqual(layers.map(\.id), [1, 2, 3])
+        XCTAssertThrowsError(try PackInput.scan(input)) { error in
+            XCTAssertEqual(error as? PackError, .mixedNames(input, named: 2, others: ["notes.txt"]))
+        }
+        scan = try PackInput.scan(input, options: PackInput.Options(renumber: true))
+        XCTAssertEqual(scan.layers.map { ($0.path as NSString).lastPathComponent }, ["layer-010", "layer-2", "notes.txt"])
+        XCTAssertEqual(scan.layers.map(\.id), [1, 2, 3])
+        XCTAssertEqual(unlink(input + "/notes.txt"), 0)
         // A checksum attribute that disagrees with the bytes is an error, never replaced.
         let wrong = "sha256:" + String(repeating: "0", count: 64)
         XCTAssertEqual(setxattr(input + "/layer-2", "user.checksum", wrong, wrong.utf8.count, 0), 0)
-        (layers, attributes) = try PackInput.scan(input)
-        XCTAssertThrowsError(try Packer.pack(layers, attributes: attributes, into: fx.location(8), options: Packer.Options(time: Fixture.time))) { error in
+        scan = try PackInput.scan(input)
+        XCTAssertThrowsError(try Packer.pack(scan.layers, attributes: scan.attributes, into: fx.location(8), options: Packer.Options(time: Fixture.time))) { error in
             XCTAssertEqual((error as? FormatError)?.kind, .checksumMismatch)
             XCTAssertEqual((error as? FormatError)?.field, "user.checksum")
         }
