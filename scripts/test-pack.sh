@@ -147,6 +147,31 @@ else
 fi
 chmod 755 locked
 
+# ---- emptying a dimension, or cutting it below half its layers, needs --force
+mkdir three empty one two; for i in 1 2 3; do printf '%s\n' $i > three/layer-00$i; done
+printf '1\n' > one/layer-001; printf '1\n' > two/layer-001; printf '2\n' > two/layer-002
+expect "a 3-layer D12" "$layerfs" pack --dimension 12 three nv/consciousness/D12
+expect_fail "an empty input over 3 layers is refused" \
+    "^layerfs: output 'nv/consciousness/D12' has 3 layers and input 'empty' has 0: replacing a dimension by an empty one needs --force\$" \
+    "$layerfs" pack --dimension 12 empty nv/consciousness/D12
+expect_fail "1 layer over 3 is refused" \
+    "^layerfs: output 'nv/consciousness/D12' has 3 layers and input 'one' has 1: replacing a dimension by fewer than half its layers needs --force\$" \
+    "$layerfs" pack --dimension 12 one nv/consciousness/D12
+expect_eq "the refused packs left D12 as it was" "1 2 3" "$(layer_ids nv/consciousness/D12)"
+mkdir -p only-dirs/sub only-dirs/.hidden-dir
+expect_eq "skipped entries do not count, and are listed before the refusal" \
+    "layerfs: skipped 'only-dirs/.hidden-dir': hidden directory|layerfs: skipped 'only-dirs/sub': directory|layerfs: output 'nv/consciousness/D12' has 3 layers and input 'only-dirs' has 0: replacing a dimension by an empty one needs --force" \
+    "$("$layerfs" pack --dimension 12 only-dirs/ nv/consciousness/D12 2>&1 | paste -sd'|')"
+expect "2 layers over 3 is fine (not fewer than half)" "$layerfs" pack --dimension 12 two nv/consciousness/D12
+expect "a 3-layer D12 again" "$layerfs" pack --dimension 12 three nv/consciousness/D12
+expect_eq "--force empties it" "nv/consciousness/D12: 0 layers, 4096 bytes" \
+    "$("$layerfs" pack --force --dimension 12 empty nv/consciousness/D12 | sed 's/, sha256.*//')"
+expect "an empty input over an empty dimension needs no --force" "$layerfs" pack --dimension 12 empty nv/consciousness/D12
+expect "one layer into an empty dimension" "$layerfs" pack --dimension 12 one nv/consciousness/D12
+expect_fail "removing a 1-layer dimension's only layer needs --force" "has 1 layer and input 'empty' has 0" \
+    "$layerfs" pack --dimension 12 empty nv/consciousness/D12
+expect "the volume verifies" "$layerfs" verify nv
+
 # ---- pack's own refusals are `layerfs: ...` lines (exit 1), never the top command's usage
 no_root_usage() { # NAME ARGS...: refused with a layerfs: line, exit 1, no "Usage: layerfs <subcommand>"
     local name=$1; shift

@@ -29,6 +29,9 @@ public enum PackError: Error, Equatable, CustomStringConvertible, Sendable {
     case mixedNames(String, named: Int, others: [String])
     /// Two files whose names give the same layer id (`layer-7`, `layer-007`).
     case duplicateID(String, String, id: UInt32)
+    /// The output holds `layers` layers and the input would replace them by `inputLayers`:
+    /// none, or fewer than half. Needs `--force`.
+    case shrinking(output: String, layers: Int, input: String, inputLayers: Int)
 
     public var description: String {
         switch self {
@@ -64,6 +67,9 @@ public enum PackError: Error, Equatable, CustomStringConvertible, Sendable {
             let files = named == 1 ? "1 file is" : "\(named) files are"
             let not = others.count == 1 ? "1 is not" : "\(others.count) are not"
             return "input \(PackError.quote(directory)): \(files) named layer-NNN and \(not) (\(shown)), so no numbering fits every file; rename or remove \(others.count == 1 ? "it" : "them"), or give --renumber to number all files 1, 2, ... in name order"
+        case .shrinking(let output, let layers, let input, let inputLayers):
+            let what = inputLayers == 0 ? "an empty one" : "fewer than half its layers"
+            return "output \(PackError.quote(output)) has \(layers) \(layers == 1 ? "layer" : "layers") and input \(PackError.quote(input)) has \(inputLayers): replacing a dimension by \(what) needs --force"
         case .duplicateID(let first, let second, let id):
             return "\(PackError.quote(first)) and \(PackError.quote(second)) both name layer \(id)"
         }

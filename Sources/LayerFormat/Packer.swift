@@ -24,6 +24,43 @@ public enum Packer {
 
     public enum SwapMethod: String, Sendable { case created, exchanged, fileByFile = "file by file" }
 
+    /// What the target holds before a pack: the generation the new one builds on (its
+    /// created_at, unknown fields, unchanged layers' updated_at), and how many layers readers
+    /// stand to lose.
+    public struct Existing: Sendable {
+        public var generation: Generation?
+        /// The generation's layers; for a pair that is not one generation (an update caught
+        /// half way, a damaged region) the index's layer_count, when the index still parses:
+        /// those are layers a mount may be serving from the generation it holds. 0 when
+        /// nothing readable is there.
+        public var layerCount: Int
+
+        public init(generation: Generation?, layerCount: Int) {
+            self.generation = generation
+            self.layerCount = layerCount
+        }
+
+        public static func load(_ location: DimensionLocation) -> Existing {
+            do {
+                let generation = try Generation.load(location)
+                return Existing(generation: generation, layerCount: generation?.layers.count ?? 0)
+            } catch {
+                // A broken or half-written dimension is what a pack often replaces: its errors
+                // do not stop the pack.
+                let index = try? DimensionIndex(parsing: SystemCalls.readFile(location.indexPath, display: location.indexPath).bytes,
+                                                file: location.indexPath)
+                return Existing(generation: nil, layerCount: index.map { Int($0.layerCount) } ?? 0)
+            }
+        }
+
+        /// Whether a pack of `count` layers may replace this without being forced: not when
+        /// it would empty a dimension that has layers, nor leave fewer than half of them.
+        /// Such a pack is more often a wrong input directory than an intended cut.
+        public func allowsReplacement(byLayers count: Int) -> Bool {
+            layerCount == 0 || (count > 0 && count >= (layerCount + 1) / 2)
+        }
+    }
+
     public struct Result: Sendable {
         public var index: DimensionIndex
         public var header: RegionHeader
@@ -34,11 +71,12 @@ public enum Packer {
 
     static func alignUp(_ v: UInt64) -> UInt64 { (v + alignment - 1) / alignment * alignment }
 
+    /// `existing` is what `Existing.load(location)` returns, for a caller that has looked
+    /// already (to refuse a shrinking pack); loaded here when not given.
     public static func pack(_ sources: [PackLayerSource], attributes: PackDirectoryAttributes = PackDirectoryAttributes(),
-                            into location: DimensionLocation, options: Options) throws(FormatError) -> Result {
+                            into location: DimensionLocation, existing before: Existing? = nil, options: Options) throws(FormatError) -> Result {
         let target = location.directory
-        // A broken or half-written dimension is what a pack often replaces: ignore its errors.
-        let existing = (try? Generation.load(location)) ?? nil
+        let existing = (before ?? Existing.load(location)).generation
         let existingByID = Dictionary((existing?.layers ?? []).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
 
         // Layout: ascending ids, each layer on a 4096-byte boundary, the first at 4096.

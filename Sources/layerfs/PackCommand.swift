@@ -42,6 +42,9 @@ struct PackCommand: ParsableCommand {
     @Flag(help: "Number the files 1, 2, ... in name order, also those named layer-NNN (without it, ids come from layer-NNN names, and a mix of such names and others is an error).")
     var renumber = false
 
+    @Flag(help: "Replace a dimension that has layers even by an empty one, or by fewer than half its layers (refused without it).")
+    var force = false
+
     @Flag(name: .shortAndLong, help: "Print 'FILE' -> layer ID for each file packed.")
     var verbose = false
 
@@ -91,12 +94,19 @@ struct PackCommand: ParsableCommand {
                 print("\(PackError.quote(source.displayPath)) -> layer \(source.id)\(via)")
             }
         }
+        let existing = Packer.Existing.load(plan.location)
+        if !force && !existing.allowsReplacement(byLayers: input.layers.count) {
+            var shown = inputDir
+            while shown.count > 1 && shown.hasSuffix("/") { shown.removeLast() }
+            throw Self.refuse(PackError.shrinking(output: output, layers: existing.layerCount, input: shown,
+                                                  inputLayers: input.layers.count).description)
+        }
         let progress = Progress(label: "packing \(output)")
         // Progress only for large inputs: small packs finish before it could be read.
         if input.layers.reduce(0, { $0 + $1.size }) > 64 << 20 { options.progress = { progress.update($0, $1) } }
         let result: Packer.Result
         do {
-            result = try Packer.pack(input.layers, attributes: input.attributes, into: plan.location, options: options)
+            result = try Packer.pack(input.layers, attributes: input.attributes, into: plan.location, existing: existing, options: options)
             progress.finish()
         } catch {
             progress.finish()

@@ -107,6 +107,35 @@ final class PackerTests: XCTestCase {
         XCTAssertEqual(fx.volume.leftoverPackDirectories(), [])
     }
 
+    func testEmptyingOrHalvingADimensionIsRefusedUnlessForced() throws {
+        let fx = Fixture()
+        XCTAssertEqual(Packer.Existing.load(fx.location(3)).layerCount, 0, "init's empty D03")
+        XCTAssertTrue(Packer.Existing.load(fx.location(3)).allowsReplacement(byLayers: 0), "empty over empty")
+        XCTAssertTrue(Packer.Existing.load(fx.location(99)).allowsReplacement(byLayers: 0), "empty where nothing is")
+        try fx.pack(3, ["a", "b", "c"])
+        let three = Packer.Existing.load(fx.location(3))
+        XCTAssertEqual(three.layerCount, 3)
+        XCTAssertNotNil(three.generation)
+        XCTAssertEqual((0...4).map { three.allowsReplacement(byLayers: $0) }, [false, false, true, true, true])
+        let four = Packer.Existing(generation: nil, layerCount: 4)
+        XCTAssertEqual((0...3).map { four.allowsReplacement(byLayers: $0) }, [false, false, true, true], "half is not fewer than half")
+        let one = Packer.Existing(generation: nil, layerCount: 1)
+        XCTAssertEqual((0...1).map { one.allowsReplacement(byLayers: $0) }, [false, true])
+        XCTAssertEqual(PackError.shrinking(output: "nv/consciousness/D03", layers: 3, input: "empty", inputLayers: 0).description,
+                       "output 'nv/consciousness/D03' has 3 layers and input 'empty' has 0: replacing a dimension by an empty one needs --force")
+        XCTAssertEqual(PackError.shrinking(output: "D03", layers: 3, input: "in", inputLayers: 1).description,
+                       "output 'D03' has 3 layers and input 'in' has 1: replacing a dimension by fewer than half its layers needs --force")
+        // Half way through an update (a new region beside the old index) is no generation,
+        // but the index still says how many layers a mount may be serving.
+        try fx.pack(4, ["x"])
+        try fx.write(fx.location(3).regionPath, try fx.read(fx.location(4).regionPath))
+        XCTAssertNil(Packer.Existing.load(fx.location(3)).generation)
+        XCTAssertEqual(Packer.Existing.load(fx.location(3)).layerCount, 3)
+        // Nothing readable: nothing to lose.
+        try fx.write(fx.location(3).indexPath, Array("{".utf8))
+        XCTAssertEqual(Packer.Existing.load(fx.location(3)).layerCount, 0)
+    }
+
     func testEmptyDimensionIsCleanAndDiscovered() throws {
         let fx = Fixture()
         XCTAssertEqual(fx.volume.dimensions().map(\.name), (1...14).map { DimensionLocation.directoryName(for: UInt32($0)) })
