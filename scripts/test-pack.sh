@@ -188,4 +188,23 @@ no_root_usage "an output that does not match" --dimension 5 in nv/consciousness/
 no_root_usage "a proto name outside the rules" --proto in nv/proto/.x
 expect_fail "what ArgumentParser cannot parse gets pack's usage" "Usage: layerfs pack " "$layerfs" pack --dimension abc in nv/consciousness/D05
 
+# ---- --help: examples, and text wrapped by ArgumentParser (no hard breaks mid-paragraph)
+for cols in 80 120; do
+    help=$(COLUMNS=$cols "$layerfs" pack --help)
+    expect_eq "--help at $cols columns: no line longer" "" "$(awk -v c=$cols 'length($0) > c' <<<"$help")"
+    # Before the examples, every line of a paragraph but its last fills the width (>= 2/3 of it).
+    expect_eq "--help at $cols columns: paragraphs wrap only at the width" "" \
+        "$(awk -v c=$cols '/^Examples:/ { exit } NR > 1 { if ($0 == "") { prev = ""; next } if (prev != "" && length(prev) < c * 2 / 3) print "short: " prev; prev = $0 }' <<<"$help")"
+done
+help=$(COLUMNS=80 "$layerfs" pack --help)
+expect "--help has examples" grep -qx "Examples:" <<<"$help"
+for example in "layerfs pack --dimension 5 layers/ data/mmap/consciousness/D05" "layerfs pack --proto drafts/ data/mmap/proto/draft" \
+    "layerfs pack --follow-symlinks --dimension 7 in/ vol/consciousness/D07" "layerfs pack --dimension 3 copy/ data/mmap/consciousness/D03"; do
+    expect "--help example, on one line: $example" grep -qxF "  $example" <<<"$help"
+done
+expect "--help: usage is pack's own, on lines that fit" grep -qx "USAGE: layerfs pack --dimension <n> \[<options>\] <input-dir> <output-dir>" <<<"$help"
+for flag in --follow-symlinks --renumber --force --verbose --max-region-size; do
+    expect "--help documents $flag" grep -q -- "$flag" <<<"$help"
+done
+
 finish

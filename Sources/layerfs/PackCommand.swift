@@ -5,18 +5,49 @@ struct PackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pack",
         abstract: "Build a dimension (region.mmap + index.json) from the regular files of a directory.",
+        // Written out: the generated synopsis lists every flag on one 200-column line.
+        // ArgumentParser indents the second line under the first itself.
+        usage: """
+        layerfs pack --dimension <n> [<options>] <input-dir> <output-dir>
+        layerfs pack --proto [<options>] <input-dir> <output-dir>
+        """,
+        // Paragraphs are single lines (the trailing backslashes), so that ArgumentParser wraps
+        // them to the terminal; the examples are short enough never to be wrapped at 80 columns.
         discussion: """
-        Layer ids come from names layer-NNN when every file has one, else from the sorted names.
-        Frequency, keywords and checksum come from the files' user.frequency, user.keywords and
-        user.checksum attributes (a checksum that disagrees with the bytes is an error), updated_at
-        from their mtimes; the dimension name and created_at from the directory's attributes. So a
-        directory copied off a mount with `rsync -aX` packs back into the same volume.
-        The output is replaced atomically (hidden sibling, fsync, RENAME_EXCHANGE); an existing
-        dimension's created_at, unknown index fields and unchanged layers' updated_at are kept.
+        Each regular file of INPUT_DIR becomes one layer. Ids come from layer-NNN names when \
+        every file has one, else 1, 2, ... in name order; a mix of both is refused (--renumber \
+        numbers all files in name order). Hidden entries, directories, FIFOs, devices and \
+        dangling symlinks are skipped and listed on stderr. Symbolic links are refused unless \
+        --follow-symlinks, and never followed out of INPUT_DIR.
+
+        Frequency, keywords and checksum come from the files' user.frequency, user.keywords \
+        and user.checksum attributes (a checksum that disagrees with the bytes is an error), \
+        updated_at from their mtimes, the dimension name and created_at from the directory's \
+        attributes. So a directory copied off a mount with `rsync -aX` packs back into the \
+        same dimension.
+
+        OUTPUT_DIR must be where readers look: BASE/consciousness/DNN for --dimension N (D05 \
+        for 5, D100 for 100), BASE/proto/NAME for --proto (NAME: 1 to 64 of A-Z a-z 0-9 . _ -, \
+        not starting with '.'). Missing parent directories are created, and said so. The output \
+        is replaced atomically (hidden sibling, fsync, RENAME_EXCHANGE); an existing \
+        dimension's created_at, unknown index fields and unchanged layers' updated_at are kept. \
+        Emptying a dimension, or leaving it fewer than half its layers, needs --force.
+
+        Examples:
+          layerfs pack --dimension 5 layers/ data/mmap/consciousness/D05
+          layerfs pack --proto drafts/ data/mmap/proto/draft
+          layerfs pack -v --renumber --dimension 15 notes/ vol/consciousness/D15
+          layerfs pack --max-region-size 1G --proto big/ data/mmap/proto/big
+          layerfs pack --follow-symlinks --dimension 7 in/ vol/consciousness/D07
+          layerfs pack --force --dimension 9 empty/ vol/consciousness/D09
+          SOURCE_DATE_EPOCH=0 layerfs pack --proto in/ vol/proto/repro
+          # copy a dimension off a mount, then pack the copy back:
+          rsync -aX mountpoint/D03/ copy/
+          layerfs pack --dimension 3 copy/ data/mmap/consciousness/D03
         """
     )
 
-    @Option(help: "Build consciousness dimension N (dimension_id N).")
+    @Option(help: ArgumentHelp("Build consciousness dimension N (dimension_id N), written to BASE/consciousness/DNN.", valueName: "n"))
     var dimension: UInt32?
 
     @Flag(help: "Build a proto-dimension (dimension_id 0); OUTPUT_DIR's name is its NAME.")
