@@ -41,6 +41,7 @@ test: deps
 	swift test $(SWIFT_FLAGS)
 	scripts/fuzz.sh --quick 20000
 	scripts/test-cli.sh .build/debug/layerfs
+	scripts/test-pack.sh .build/debug/layerfs
 	scripts/test-mount.sh .build/debug/layerfs
 	scripts/test-live.sh .build/debug/layerfs
 	scripts/soak.sh .build/debug/layerfs 150

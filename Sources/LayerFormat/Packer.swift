@@ -24,6 +24,43 @@ public enum Packer {
 
     public enum SwapMethod: String, Sendable { case created, exchanged, fileByFile = "file by file" }
 
+    /// What the target holds before a pack: the generation the new one builds on (its
+    /// created_at, unknown fields, unchanged layers' updated_at), and how many layers readers
+    /// stand to lose.
+    public struct Existing: Sendable {
+        public var generation: Generation?
+        /// The generation's layers; for a pair that is not one generation (an update caught
+        /// half way, a damaged region) the index's layer_count, when the index still parses:
+        /// those are layers a mount may be serving from the generation it holds. 0 when
+        /// nothing readable is there.
+        public var layerCount: Int
+
+        public init(generation: Generation?, layerCount: Int) {
+            self.generation = generation
+            self.layerCount = layerCount
+        }
+
+        public static func load(_ location: DimensionLocation) -> Existing {
+            do {
+                let generation = try Generation.load(location)
+                return Existing(generation: generation, layerCount: generation?.layers.count ?? 0)
+            } catch {
+                // A broken or half-written dimension is what a pack often replaces: its errors
+                // do not stop the pack.
+                let index = try? DimensionIndex(parsing: SystemCalls.readFile(location.indexPath, display: location.indexPath).bytes,
+                                                file: location.indexPath)
+                return Existing(generation: nil, layerCount: index.map { Int($0.layerCount) } ?? 0)
+            }
+        }
+
+        /// Whether a pack of `count` layers may replace this without being forced: not when
+        /// it would empty a dimension that has layers, nor leave fewer than half of them.
+        /// Such a pack is more often a wrong input directory than an intended cut.
+        public func allowsReplacement(byLayers count: Int) -> Bool {
+            layerCount == 0 || (count > 0 && count >= (layerCount + 1) / 2)
+        }
+    }
+
     public struct Result: Sendable {
         public var index: DimensionIndex
         public var header: RegionHeader
@@ -34,23 +71,24 @@ public enum Packer {
 
     static func alignUp(_ v: UInt64) -> UInt64 { (v + alignment - 1) / alignment * alignment }
 
+    /// `existing` is what `Existing.load(location)` returns, for a caller that has looked
+    /// already (to refuse a shrinking pack); loaded here when not given.
     public static func pack(_ sources: [PackLayerSource], attributes: PackDirectoryAttributes = PackDirectoryAttributes(),
-                            into location: DimensionLocation, options: Options) throws(FormatError) -> Result {
+                            into location: DimensionLocation, existing before: Existing? = nil, options: Options) throws(FormatError) -> Result {
         let target = location.directory
-        // A broken or half-written dimension is what a pack often replaces: ignore its errors.
-        let existing = (try? Generation.load(location)) ?? nil
+        let existing = (before ?? Existing.load(location)).generation
         let existingByID = Dictionary((existing?.layers ?? []).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
 
         // Layout: ascending ids, each layer on a 4096-byte boundary, the first at 4096.
         let sorted = sources.sorted { $0.id < $1.id }
         for i in sorted.indices.dropFirst() where sorted[i].id == sorted[i - 1].id {
-            throw FormatError(.invalidValue, file: sorted[i].path, field: "layer_id", layer: sorted[i].id, "two inputs have layer id \(sorted[i].id)")
+            throw FormatError(.invalidValue, file: sorted[i].displayPath, field: "layer_id", layer: sorted[i].id, "two inputs have layer id \(sorted[i].id)")
         }
         guard sorted.count <= Int(UInt32.max) else { throw FormatError(.tooLarge, file: target, "too many layers") }
         // Readers refuse an index breaking rule 7, so writing one would break the dimension.
         for source in sorted {
             if let problem = Keywords.limitProblem(source.keywords) {
-                throw FormatError(.invalidValue, file: source.path, field: "keywords", layer: source.id, problem)
+                throw FormatError(.invalidValue, file: source.displayPath, field: "keywords", layer: source.id, problem)
             }
         }
         var offsets: [UInt64] = []
@@ -101,13 +139,16 @@ public enum Packer {
         for (i, source) in sorted.enumerated() {
             let offset = offsets[i]
             hashZeros(upTo: offset)
-            let input = try SystemCalls.openRegular(source.path, display: source.path)
+            // Not following a link here: the scan resolved and checked every link it was
+            // allowed to follow, and hands over the target; a link that appears since then
+            // (the file swapped for one) could lead anywhere.
+            let input = try SystemCalls.openRegular(source.path, display: source.displayPath, followSymlinks: false)
             defer { close(input.fd) }
             var layerHasher = SHA256()
             var done: UInt64 = 0
             while true {
                 let n = SystemCalls.retrying { read(input.fd, buffer.baseAddress, buffer.count) }
-                if n < 0 { throw SystemCalls.fail(source.path, "read") }
+                if n < 0 { throw SystemCalls.fail(source.displayPath, "read") }
                 if n == 0 { break }
                 if done + UInt64(n) > source.size { break }
                 let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
@@ -119,13 +160,13 @@ public enum Packer {
                 options.progress?(copied, contentTotal)
             }
             guard done == source.size else {
-                throw FormatError(.invalidValue, file: source.path, field: "size", layer: source.id,
+                throw FormatError(.invalidValue, file: source.displayPath, field: "size", layer: source.id,
                                   "file changed while being packed (expected \(source.size) bytes, read \(done))")
             }
             hashed += done
             let checksum = Digest256(layerHasher.finalize())
             if let claimed = source.claimedChecksum, claimed != checksum {
-                throw FormatError(.checksumMismatch, file: source.path, field: "user.checksum", layer: source.id,
+                throw FormatError(.checksumMismatch, file: source.displayPath, field: "user.checksum", layer: source.id,
                                   "attribute says \(claimed.checksumString) but the bytes hash to \(checksum.checksumString)")
             }
             var updatedAt = source.updatedAt

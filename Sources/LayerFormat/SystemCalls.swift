@@ -36,6 +36,7 @@ enum SystemCalls {
 
     static func describeType(_ st: stat) -> String {
         switch st.st_mode & S_IFMT {
+        case S_IFREG: return "a regular file"
         case S_IFDIR: return "a directory"
         case S_IFIFO: return "a FIFO"
         case S_IFCHR: return "a character device"
@@ -48,12 +49,14 @@ enum SystemCalls {
 
     /// Opens a file that must be a regular file, without ever blocking on a FIFO (O_NONBLOCK).
     /// Symlinks are followed, as a user would expect of a plain directory of files; the type
-    /// check is on the target.
-    static func openRegular(_ path: String, display: String) throws(FormatError) -> (fd: Int32, stat: stat) {
-        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+    /// check is on the target. With `followSymlinks: false` a link as the last component is
+    /// refused (O_NOFOLLOW), for callers that have already decided which links to follow.
+    static func openRegular(_ path: String, display: String, followSymlinks: Bool = true) throws(FormatError) -> (fd: Int32, stat: stat) {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | (followSymlinks ? 0 : O_NOFOLLOW))
         guard fd >= 0 else {
             let code = errno
             if code == ENOENT { throw FormatError(.unusableFile, file: display, "file is missing") }
+            if code == ELOOP && !followSymlinks { throw FormatError(.unusableFile, file: display, "is a symbolic link, not followed") }
             throw FormatError(.unusableFile, file: display, "cannot open: \(errnoText(code))")
         }
         var st = stat()
@@ -111,6 +114,20 @@ enum SystemCalls {
         guard fd >= 0 else { throw fail(display, "open for fsync") }
         defer { close(fd) }
         if fsync(fd) != 0 { throw fail(display, "fsync") }
+    }
+
+    /// An errno value as an Error, for results that must say why they failed.
+    struct ErrorNumber: Error, Equatable {
+        var value: Int32
+    }
+
+    /// listDirectory, saying why it failed: callers that report to the user need to tell
+    /// "permission denied" from other failures.
+    static func listDirectoryReportingErrno(_ path: String) -> Result<[String], ErrorNumber> {
+        guard let dir = opendir(path) else { return .failure(ErrorNumber(value: errno)) }
+        closedir(dir)
+        guard let names = listDirectory(path) else { return .failure(ErrorNumber(value: errno)) }
+        return .success(names)
     }
 
     static func listDirectory(_ path: String) -> [String]? {

@@ -108,7 +108,7 @@ final class KeywordLimitTests: XCTestCase {
 
         XCTAssertTrue(set([UInt8](repeating: UInt8(ascii: "a"), count: 65_535) + [UInt8(ascii: "\\")]))
         XCTAssertThrowsError(try PackInput.scan(directory)) { error in
-            guard let error = error as? FormatError else { return XCTFail("\(error)") }
+            guard case .format(let error)? = error as? PackError else { return XCTFail("\(error)") }
             XCTAssertEqual(error.file, path)
             XCTAssertEqual(error.field, "user.keywords")
             XCTAssertTrue(error.message.contains("65537 bytes"), error.message)

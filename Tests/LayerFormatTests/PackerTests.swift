@@ -80,26 +80,60 @@ final class PackerTests: XCTestCase {
         XCTAssertEqual(setxattr(input + "/layer-010", "user.frequency", "2.5", 3, 0), 0)
         XCTAssertEqual(setxattr(input + "/layer-010", "user.keywords", "a\\,b,c", 6, 0), 0)
         XCTAssertEqual(setxattr(input, "user.dimension_name", "Custom", 6, 0), 0)
-        var (layers, attributes) = try PackInput.scan(input)
-        XCTAssertEqual(layers.map(\.id), [2, 10])
-        XCTAssertEqual(layers[1].frequency, 2.5)
-        XCTAssertEqual(layers[1].keywords, ["a,b", "c"])
-        XCTAssertEqual(attributes.dimensionName, "Custom")
-        // Not every file is layer-NNN: ids from sorted names.
+        var scan = try PackInput.scan(input)
+        XCTAssertEqual(scan.layers.map(\.id), [2, 10])
+        XCTAssertEqual(scan.layers[1].frequency, 2.5)
+        XCTAssertEqual(scan.layers[1].keywords, ["a,b", "c"])
+        XCTAssertEqual(scan.attributes.dimensionName, "Custom")
+        XCTAssertEqual(scan.skipped, [PackInput.Skipped(path: input + "/.hidden", reason: "hidden file")])
+        // Not every file is layer-NNN: no numbering fits, unless asked to renumber.
         try fx.write(input + "/notes.txt", Array("n".utf8))
-        (layers, _) = try PackInput.scan(input)
-        XCTAssertEqual(layers.map { ($0.path as NSString).lastPathComponent }, ["layer-010", "layer-2", "notes.txt"])
-        XCTAssertEqual(layers.map(\.id), [1, 2, 3])
+        XCTAssertThrowsError(try PackInput.scan(input)) { error in
+            XCTAssertEqual(error as? PackError, .mixedNames(input, named: 2, others: ["notes.txt"]))
+        }
+        scan = try PackInput.scan(input, options: PackInput.Options(renumber: true))
+        XCTAssertEqual(scan.layers.map { ($0.path as NSString).lastPathComponent }, ["layer-010", "layer-2", "notes.txt"])
+        XCTAssertEqual(scan.layers.map(\.id), [1, 2, 3])
+        XCTAssertEqual(unlink(input + "/notes.txt"), 0)
         // A checksum attribute that disagrees with the bytes is an error, never replaced.
         let wrong = "sha256:" + String(repeating: "0", count: 64)
         XCTAssertEqual(setxattr(input + "/layer-2", "user.checksum", wrong, wrong.utf8.count, 0), 0)
-        (layers, attributes) = try PackInput.scan(input)
-        XCTAssertThrowsError(try Packer.pack(layers, attributes: attributes, into: fx.location(8), options: Packer.Options(time: Fixture.time))) { error in
+        scan = try PackInput.scan(input)
+        XCTAssertThrowsError(try Packer.pack(scan.layers, attributes: scan.attributes, into: fx.location(8), options: Packer.Options(time: Fixture.time))) { error in
             XCTAssertEqual((error as? FormatError)?.kind, .checksumMismatch)
             XCTAssertEqual((error as? FormatError)?.field, "user.checksum")
         }
         XCTAssertNil(try Generation.load(fx.location(8)), "nothing written")
         XCTAssertEqual(fx.volume.leftoverPackDirectories(), [])
+    }
+
+    func testEmptyingOrHalvingADimensionIsRefusedUnlessForced() throws {
+        let fx = Fixture()
+        XCTAssertEqual(Packer.Existing.load(fx.location(3)).layerCount, 0, "init's empty D03")
+        XCTAssertTrue(Packer.Existing.load(fx.location(3)).allowsReplacement(byLayers: 0), "empty over empty")
+        XCTAssertTrue(Packer.Existing.load(fx.location(99)).allowsReplacement(byLayers: 0), "empty where nothing is")
+        try fx.pack(3, ["a", "b", "c"])
+        let three = Packer.Existing.load(fx.location(3))
+        XCTAssertEqual(three.layerCount, 3)
+        XCTAssertNotNil(three.generation)
+        XCTAssertEqual((0...4).map { three.allowsReplacement(byLayers: $0) }, [false, false, true, true, true])
+        let four = Packer.Existing(generation: nil, layerCount: 4)
+        XCTAssertEqual((0...3).map { four.allowsReplacement(byLayers: $0) }, [false, false, true, true], "half is not fewer than half")
+        let one = Packer.Existing(generation: nil, layerCount: 1)
+        XCTAssertEqual((0...1).map { one.allowsReplacement(byLayers: $0) }, [false, true])
+        XCTAssertEqual(PackError.shrinking(output: "nv/consciousness/D03", layers: 3, input: "empty", inputLayers: 0).description,
+                       "output 'nv/consciousness/D03' has 3 layers and input 'empty' has 0: replacing a dimension by an empty one needs --force")
+        XCTAssertEqual(PackError.shrinking(output: "D03", layers: 3, input: "in", inputLayers: 1).description,
+                       "output 'D03' has 3 layers and input 'in' has 1: replacing a dimension by fewer than half its layers needs --force")
+        // Half way through an update (a new region beside the old index) is no generation,
+        // but the index still says how many layers a mount may be serving.
+        try fx.pack(4, ["x"])
+        try fx.write(fx.location(3).regionPath, try fx.read(fx.location(4).regionPath))
+        XCTAssertNil(Packer.Existing.load(fx.location(3)).generation)
+        XCTAssertEqual(Packer.Existing.load(fx.location(3)).layerCount, 3)
+        // Nothing readable: nothing to lose.
+        try fx.write(fx.location(3).indexPath, Array("{".utf8))
+        XCTAssertEqual(Packer.Existing.load(fx.location(3)).layerCount, 0)
     }
 
     func testEmptyDimensionIsCleanAndDiscovered() throws {
