@@ -99,7 +99,7 @@ expect "truncate in place: recovers with the next generation" grep -q "generatio
 
 # ---- pack killed mid-write: the old volume is intact and served; verify reports the leftover
 mkdir -p "$work/big"; truncate -s 3G "$work/big/layer-001"
-timeout -s KILL 0.5 "$layerfs" pack --dimension 1 "$work/big" "$v/consciousness/D01" >/dev/null 2>&1
+timeout -s KILL 0.5 "$layerfs" pack --force --dimension 1 "$work/big" "$v/consciousness/D01" >/dev/null 2>&1
 expect "killed pack: old generation still served" grep -q "generation 800" "$m/D01/layer-016"
 expect "killed pack: old files intact" "$layerfs" verify "$v/consciousness/D01"
 expect_fail "killed pack: verify reports the leftover" "\.D01\.pack-.*leftover" "$layerfs" verify "$v"
