@@ -47,7 +47,7 @@ struct MountCommand: ParsableCommand {
     // The numbers are taken as text, unconditionally, and checked by `Limits`: so that
     // `--poll-interval -1` is refused as out of range rather than as a missing value, and a
     // number too large for its type gets the same message as one past the range.
-    @Option(parsing: .unconditional, help: ArgumentHelp("Refuse regions larger than this many bytes (\(Limits.maxRegionSize.allowed); default: $MMAP_MAX_SIZE, else no limit).", valueName: "bytes"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Refuse larger regions: bytes, or 64K, 10M, 1G (\(Limits.maxRegionSize.allowed); default: $MMAP_MAX_SIZE, else no limit).", valueName: "size"))
     var maxRegionSize: String?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Per-mount readahead in KiB, set through /sys/class/bdi when root (\(Limits.readaheadKB.allowed); default 1024; 0 keeps the kernel's).", valueName: "kib"))

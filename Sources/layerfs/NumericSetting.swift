@@ -1,3 +1,5 @@
+import LayerFormat
+
 /// A number the user gives (a mount option, its long spelling, an environment variable) and
 /// the values it may take. Every such number is parsed here, before anything is mounted: the
 /// daemon hands them on as narrower C types (a poll timeout as Int32, a sleep in microseconds
@@ -8,6 +10,8 @@ struct NumericSetting<Value: FixedWidthInteger & Sendable>: Sendable {
     let unit: String
     /// 8 for modes and masks, written in octal as chmod and umask take them.
     var radix = 10
+    /// Sizes in bytes also take binary multiples (64K, 10M, 1G), as pack's do (`ByteSize`).
+    var acceptsSizeSuffix = false
 
     /// `0 to 3600000 milliseconds`: plain digits, so that a user can copy a bound.
     var allowed: String {
@@ -18,6 +22,20 @@ struct NumericSetting<Value: FixedWidthInteger & Sendable>: Sendable {
     /// `spelling` is the setting as the user wrote it, for the message: `-o poll_interval=5`,
     /// `--poll-interval 5`, `MMAP_MAX_SIZE=5`.
     func parse(_ text: String, spelling: String) throws(SettingError) -> Value {
+        if acceptsSizeSuffix {
+            let bytes: UInt64
+            do throws(ByteSize.Refusal) {
+                bytes = try ByteSize.parse(text)
+            } catch .malformed {
+                throw SettingError("\(spelling): not a size (\(ByteSize.syntax); \(allowed))")
+            } catch {
+                throw SettingError("\(spelling): out of range (\(allowed))")
+            }
+            guard let value = Value(exactly: bytes), range.contains(value) else {
+                throw SettingError("\(spelling): out of range (\(allowed))")
+            }
+            return value
+        }
         let digits = text.first == "+" || text.first == "-" ? text.dropFirst() : Substring(text)
         guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && ($0.hexDigitValue ?? radix) < radix }) else {
             throw SettingError("\(spelling): not a whole number (\(allowed))")
@@ -44,7 +62,7 @@ enum Limits {
     /// At least one page (no region that pack writes is smaller, so a lower limit would refuse
     /// every one); at most 2^62 bytes (4 EiB), past any file a filesystem holds in practice and
     /// well inside off_t, which every size reaching a system call is converted to.
-    static let maxRegionSize = NumericSetting<UInt64>(range: 4096...(1 << 62), unit: "bytes")
+    static let maxRegionSize = NumericSetting<UInt64>(range: 4096...(1 << 62), unit: "bytes", acceptsSizeSuffix: true)
     /// The instants an RFC 3339 timestamp with a four-digit year can name from 1970 on: a
     /// later one would be written as a timestamp no reader accepts.
     /// A user or group id; 4294967295 is (uid_t)-1, "no change" to chown, never an owner.
