@@ -48,7 +48,7 @@ machine() {
     echo "- machine: $(nproc) cores, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(free -g | awk '/^Mem:/ {print $2 " GiB RAM"}')"
     echo "- kernel: $(uname -r)"
     echo "- libfuse: $(dpkg-query -W -f='${Version}' libfuse3-3 2>/dev/null || echo unknown); $(openssl version 2>/dev/null)"
-    echo "- layerfs: $("$layerfs" --version 2>/dev/null || echo unknown) ($layerfs)"
+    echo "- layerfs: $("$layerfs" --version 2>/dev/null || echo unknown) ($(basename "$layerfs"), git $(git -C "$(dirname "$0")/.." rev-parse --short HEAD 2>/dev/null || echo unknown))"
     echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "- load average (1, 5, 15 min) at the end: $(cut -d' ' -f1-3 /proc/loadavg); medians of $rounds runs"
     echo

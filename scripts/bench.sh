@@ -326,7 +326,7 @@ echo
 echo "- machine: $(nproc) cores, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(free -g | awk '/^Mem:/ {print $2 " GiB RAM"}')"
 echo "- kernel: $(uname -r)"
 echo "- libfuse: $(dpkg-query -W -f='${Version}' libfuse3-3 2>/dev/null || echo unknown); squashfuse $(dpkg-query -W -f='${Version}' squashfuse 2>/dev/null || echo absent); fio $(fio --version 2>/dev/null | sed 's/^fio-//' || echo absent)"
-echo "- layerfs: $("$layerfs" --version 2>/dev/null || echo unknown) ($layerfs)"
+echo "- layerfs: $("$layerfs" --version 2>/dev/null || echo unknown) ($(basename "$layerfs"), git $(git -C "$(dirname "$0")/.." rev-parse --short HEAD 2>/dev/null || echo unknown))"
 echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "- load average (1, 5, 15 min) before the rounds: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running on the machine shows up in the timings)"
 echo "- medians of $rounds rounds; sources warmed into the page cache before every case group; fresh mounts for every group; setup ${t_setup} s, rounds ${t_run} s"
