@@ -302,6 +302,12 @@ if [ "$fuse_mode" != 666 ]; then
         as_user "$layerfs" mount "$u/vol" "$u/mnt"
     chmod 666 /dev/fuse
 fi
+"$layerfs" init "$work/private/vol" >/dev/null; chmod 700 "$work/private"
+expect_fail "user: a source they cannot read: permission denied, no init advice" "^layerfs: source .*: Permission denied$" \
+    as_user "$layerfs" mount "$work/private/vol" "$u/mnt"
+chmod 755 "$work/private"; chmod 700 "$work/private/vol"
+expect_fail "user: a volume they cannot read: permission denied" "^layerfs: source .*: permission denied" \
+    as_user "$layerfs" mount "$work/private/vol" "$u/mnt"
 expect "user: mounts their volume" as_user "$layerfs" mount --log-file "$u/log" "$u/vol" "$u/mnt"
 mounts+=("$u/mnt")
 expect "user: rsync -aX off the mount" as_user rsync -aX --exclude D05 "$u/mnt/" "$u/backup/"

@@ -19,14 +19,21 @@ struct MountPlan {
     /// with a clear reason and nothing is mounted.
     init(source: String, mountpoint: String, options: MountOptions) throws(Failure) {
         guard let resolved = MountPlan.realPath(source) else {
-            throw Failure(description: "source \(source) does not exist")
+            throw Failure(description: errno == ENOENT || errno == ENOTDIR ? "source '\(source)' does not exist"
+                : "source '\(source)': \(String(cString: strerror(errno)))")
         }
         var st = stat()
         guard stat(resolved, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
-            throw Failure(description: "source \(source) is not a directory")
+            throw Failure(description: "source '\(source)' is not a directory")
+        }
+        guard access(resolved, R_OK | X_OK) == 0 else {
+            throw Failure(description: "source '\(source)': permission denied (the mounting user must be able to read it)")
         }
         guard Volume(base: resolved).exists else {
-            throw Failure(description: "source \(source) is not a volume (no consciousness/ or proto/); `layerfs init \(source)` creates one")
+            for sub in ["consciousness", "proto"] where access(resolved + "/" + sub, F_OK) == 0 && access(resolved + "/" + sub, R_OK | X_OK) != 0 {
+                throw Failure(description: "source '\(source)': '\(sub)/' permission denied (the mounting user must be able to read it)")
+            }
+            throw Failure(description: "source '\(source)' is not a volume (no consciousness/ or proto/); `layerfs init '\(source)'` creates one")
         }
         self.source = resolved
         if mountpoint.hasPrefix("/dev/fd/") {
@@ -36,13 +43,13 @@ struct MountPlan {
         } else {
             let absolute = MountTable.absolute(mountpoint)
             if let existing = MountTable.mount(at: absolute) {
-                throw Failure(description: "mountpoint \(mountpoint) is already a mount (\(existing.type) of \(existing.source)); `layerfs unmount \(mountpoint)` first")
+                throw Failure(description: "mountpoint '\(mountpoint)' is already a mount (\(existing.type) of '\(existing.source)'); `layerfs unmount '\(mountpoint)'` first")
             }
             guard stat(absolute, &st) == 0 else {
-                throw Failure(description: "mountpoint \(mountpoint) does not exist")
+                throw Failure(description: "mountpoint '\(mountpoint)' does not exist")
             }
             guard st.st_mode & S_IFMT == S_IFDIR else {
-                throw Failure(description: "mountpoint \(mountpoint) is not a directory")
+                throw Failure(description: "mountpoint '\(mountpoint)' is not a directory")
             }
             self.mountpoint = MountPlan.realPath(absolute) ?? absolute
             if let overlap = MountPlan.overlap(source: resolved, mountpoint: self.mountpoint) {

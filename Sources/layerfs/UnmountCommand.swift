@@ -5,7 +5,14 @@ import Glibc
 struct UnmountCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unmount",
-        abstract: "Unmount a layerfs mount, also one whose daemon died (ENOTCONN)."
+        abstract: "Unmount a layerfs mount, also one whose daemon died (ENOTCONN).",
+        discussion: """
+        As root the mount is detached with umount2; other users go through fusermount3, and get the same messages. A busy mount is refused with the processes that use it, where /proc shows them.
+
+        Examples:
+          layerfs unmount /mnt/layers
+          layerfs unmount --lazy /mnt/layers    # detach now; the mount goes once the last file closes
+        """
     )
 
     @Argument(help: "The mountpoint.")
