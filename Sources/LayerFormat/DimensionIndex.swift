@@ -196,8 +196,9 @@ extension LayerEntry {
     }
 }
 
-enum JSONText {
-    static func quote(_ s: String) -> String {
+/// JSON string literals, for the index writer and the command's `--json` output alike.
+public enum JSONText {
+    public static func quote(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             switch u {

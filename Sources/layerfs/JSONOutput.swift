@@ -1,3 +1,4 @@
+import LayerFormat
 /// A JSON value written out in a fixed key order, for output that scripts read (`info --json`).
 /// Written by hand rather than with JSONSerialization, whose dictionaries have no order: the
 /// same volume should print the same text every time.
@@ -44,25 +45,6 @@ indirect enum JSONOutput {
         }
     }
 
-    /// A JSON string literal: quote, backslash and control characters escaped.
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 || u.value == 0x7F {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal: the index writer's quoting.
+    static func quote(_ s: String) -> String { JSONText.quote(s) }
 }
