@@ -23,7 +23,7 @@ cleanup() {
     for p in "${pids_started[@]}"; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
     for x in "$m" "$work/mnt-small"; do grep -q " $x " /proc/mounts && { umount "$x" 2>/dev/null || umount -l "$x"; }; done
-    grep -q " $small " /proc/mounts && umount "$small"
+    grep -q " $small " /proc/mounts && { umount "$small" 2>/dev/null || umount -l "$small"; }
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -204,10 +204,11 @@ bad "the same id put and deleted" "2" --put 2=f-two --delete 2
 bad "the same id deleted twice" "4" --delete 4 --delete 4
 bad "delete of an absent id" "99" --delete 99
 bad "keywords of an absent id" "99" --keywords 99=a
+bad "keywords of a layer deleted in the same call" "4" --delete 4 --keywords 4=a
+bad "stdin given to two layers" "stdin|-" --put 2=- --put 3=-
 bad "frequency of an absent id" "99" --frequency 99=2
 kw=$(python3 -c 'print(",".join(["k" * 1023] * 63 + ["k" * 1025]))')   # 65537
 bad "keywords over 64 KiB (65 537 bytes)" "65536|65 536|64 KiB" --keywords 6="$kw"
-bad "keywords over 64 KiB, as the escaped value (a comma inside a keyword)" "65536|65 536|64 KiB" --keywords 6="$(python3 -c 'print("k" * 65535)'),"
 bad "a frequency that is not a number" "abc" --frequency 4=abc
 bad "layer id 0" "0" --put 0=f-two
 bad "a layer id that is not a number" "abc" --put abc=f-two
@@ -314,13 +315,15 @@ t0=${EPOCHREALTIME/./}
 "$layerfs" update "$k" --put 5=kill-b >/dev/null
 full_ms=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
 sum_b=$(region_sum "$k")
+t0=${EPOCHREALTIME/./}
 "$layerfs" update "$k" --put 5=kill-a >/dev/null
+t1=$(( (${EPOCHREALTIME/./} - t0) / 1000 )); [ "$t1" -lt "$full_ms" ] && full_ms=$t1   # the warm one
 cur=a
 outcomes_old=0; outcomes_new=0; outcomes_other=0; finished=0; next_failed=0; verify_bad=0; leftovers=0
 RANDOM=7
 for ((n = 0; n < kills; n++)); do
     if [ $cur = a ]; then want=b; else want=a; fi
-    delay_ms=$(( RANDOM % (full_ms * 12 / 10 + 1) ))
+    delay_ms=$(( RANDOM % (full_ms + 1) ))
     "$layerfs" update "$k" --put 5=kill-$want >/dev/null 2>&1 &
     p=$!
     sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
@@ -336,13 +339,43 @@ for ((n = 0; n < kills; n++)); do
     if "$layerfs" update "$k" --put 5=kill-$want >/dev/null 2>>"$work/kill-next.err"; then cur=$want; else next_failed=$((next_failed + 1)); fi
     find "$v/consciousness" -maxdepth 1 -name '.D03.*' ! -name '.D03.lock' -exec rm -rf {} +
 done
-echo "  $kills updates killed at random points (0 to $((full_ms * 12 / 10)) ms; a whole update takes $full_ms ms):" \
+echo "  $kills updates killed at random points (0 to $full_ms ms; a whole update takes $full_ms ms):" \
     "$outcomes_old old generation, $outcomes_new new, $outcomes_other neither; $finished had finished; $leftovers left a sibling behind"
 expect_eq "killed: always exactly the old or the new generation" 0 "$outcomes_other"
 expect_eq "killed: verify clean apart from leftovers" 0 "$verify_bad"
 expect_eq "killed: the next update always succeeds" 0 "$next_failed"
 [ -s "$work/kill-next.err" ] && head -3 "$work/kill-next.err"
 expect "killed: the dimension verifies at the end" "$layerfs" verify "$k"
+# File by file, killed: region and index each of one generation; the one half-way state the
+# spec allows (new region, old index) is reported, refused by the next update, and repaired
+# here by putting the old region back.
+fbf_kills=$(( kills / 5 )); half=0; fbf_other=0; half_refused=0
+save_gen "$k" "$work/gen-$cur"
+if [ $cur = a ]; then other=b; else other=a; fi
+"$layerfs" update "$k" --put 5=kill-$other >/dev/null && save_gen "$k" "$work/gen-$other"
+cur=$other
+for ((n = 0; n < fbf_kills; n++)); do
+    if [ $cur = a ]; then want=b; else want=a; fi
+    delay_ms=$(( RANDOM % (full_ms + 1) ))
+    "$layerfs" update "$k" --file-by-file --put 5=kill-$want >/dev/null 2>&1 &
+    p=$!
+    sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+    kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null
+    r=$(region_sum "$k"); i=$(index_field "$k" region_checksum)
+    sc=$(eval echo \$sum_$cur); sw=$(eval echo \$sum_$want)
+    if [ "$r" = "$i" ] && [ "$r" = "$sw" ]; then cur=$want
+    elif [ "$r" = "$i" ] && [ "$r" = "$sc" ]; then :
+    elif [ "$r" = "$sw" ] && [ "$i" = "$sc" ]; then
+        half=$((half + 1))
+        "$layerfs" update "$k" --put 5=kill-$cur >/dev/null 2>&1 || half_refused=$((half_refused + 1))
+        cp "$work/gen-$cur/region.mmap" "$k/.restore" && mv "$k/.restore" "$k/region.mmap"
+    else fbf_other=$((fbf_other + 1)); echo "  file-by-file kill $n after $delay_ms ms: region $r, index $i"; fi
+    find "$k" -mindepth 1 ! -name region.mmap ! -name index.json -exec rm -rf {} +
+done
+echo "  $fbf_kills file-by-file updates killed: $half left the half-way state (new region, old index)"
+expect_eq "killed file by file: region and index each one generation's, never another state" 0 "$fbf_other"
+expect_eq "killed file by file: the next update refuses the half-way state" "$half" "$half_refused"
+expect "killed file by file: the dimension verifies at the end" "$layerfs" verify "$k"
 rm -rf "$k" in3
 
 # ---- under a mount: readers hash every layer while updates land
@@ -446,7 +479,7 @@ e=$small/vol/consciousness/D01
 "$layerfs" pack --dimension 1 in6 "$e" >/dev/null
 save_gen "$e" "$work/full"
 mkdir -p "$work/mnt-small"
-"$layerfs" mount "$small/vol" "$work/mnt-small"
+"$layerfs" mount --log-file "$work/small.log" "$small/vol" "$work/mnt-small"
 gen_before=$(getfattr --absolute-names --only-values -n user.generation "$work/mnt-small/D01")
 head -c $((4 << 20)) /dev/urandom > f-4m
 out=$("$layerfs" update "$e" --put 4=f-4m 2>&1); rc=$?
@@ -465,6 +498,6 @@ expect "ENOSPC: an update that fits succeeds afterwards" "$layerfs" update "$e" 
 for _ in $(seq 100); do cmp -s "$work/mnt-small/D01/layer-004" f-100k && break; sleep 0.02; done
 expect "ENOSPC: ... and the mount serves it" cmp "$work/mnt-small/D01/layer-004" f-100k
 expect "ENOSPC: unmount" "$layerfs" unmount "$work/mnt-small"
-umount "$small"
+for _ in $(seq 50); do umount "$small" 2>/dev/null && break; sleep 0.1; done
 
 finish

@@ -57,6 +57,9 @@ def expect(state, args):
     i = 0
     ops = []
     while i < len(args):
+        if args[i] in ("--file-by-file", "--dry-run"):  # how, not what
+            i += 1
+            continue
         opt, val = args[i], args[i + 1]
         i += 2
         ops.append((opt, val))
