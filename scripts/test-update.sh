@@ -181,8 +181,9 @@ expect "the volume verifies" "$layerfs" verify "$v"
 lockf=$v/consciousness/.D01.lock
 expect "lock file .D01.lock exists beside D01" test -f "$lockf"
 expect_eq "lock file mode" "644" "$(stat -c %a "$lockf" 2>/dev/null)"
-expect "lock file: one line with a pid and this host's name" bash -c \
-    "[ \$(wc -l < '$lockf') -eq 1 ] && grep -qE '[0-9]+' '$lockf' && grep -qF '$(hostname)' '$lockf'"
+# The holder's line is there while the lock is held (checked on a running update below); a
+# writer that let go may leave the file empty, or one line.
+expect "lock file: empty or one line once the writer let go" test "$(wc -l < "$lockf")" -le 1
 echo "999999 gone-host" > "$lockf"   # a holder that is gone
 out=$("$layerfs" verify "$v" 2>&1); rc=$?
 expect_eq "verify: a lock file whose holder is gone is not a failure" 0 "$rc"
@@ -319,6 +320,7 @@ t0=${EPOCHREALTIME/./}
 "$layerfs" update "$k" --put 5=kill-a >/dev/null
 t1=$(( (${EPOCHREALTIME/./} - t0) / 1000 )); [ "$t1" -lt "$full_ms" ] && full_ms=$t1   # the warm one
 cur=a
+klock=$v/consciousness/.D03.lock; lock_named=0; lock_wrong=0; stale_seen=0; stale_noted=0
 outcomes_old=0; outcomes_new=0; outcomes_other=0; finished=0; next_failed=0; verify_bad=0; leftovers=0
 RANDOM=7
 for ((n = 0; n < kills; n++)); do
@@ -327,8 +329,20 @@ for ((n = 0; n < kills; n++)); do
     "$layerfs" update "$k" --put 5=kill-$want >/dev/null 2>&1 &
     p=$!
     sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+    holder_line=$(cat "$klock" 2>/dev/null)
     kill -KILL "$p" 2>/dev/null
-    wait "$p" 2>/dev/null && finished=$((finished + 1))
+    if wait "$p" 2>/dev/null; then finished=$((finished + 1))
+    elif [ -n "$holder_line" ]; then
+        # The running update held the lock: its line names it, one line, pid and host.
+        if grep -qw "$p" <<<"$holder_line" && grep -qF "$(hostname)" <<<"$holder_line" && [ "$(wc -l <<<"$holder_line")" -eq 1 ]; then
+            lock_named=$((lock_named + 1))
+        else lock_wrong=$((lock_wrong + 1)); echo "  lock file during update $p: $holder_line"; fi
+        # Killed while holding it: the line stays, and verify notes a holder that is gone.
+        if [ -s "$klock" ]; then
+            stale_seen=$((stale_seen + 1))
+            "$layerfs" verify "$v" 2>&1 | grep -q '\.D03\.lock' && stale_noted=$((stale_noted + 1))
+        fi
+    fi
     r=$(region_sum "$k"); i=$(index_field "$k" region_checksum)
     if [ "$r" = "$i" ] && [ "$r" = "$(eval echo \$sum_$cur)" ]; then outcomes_old=$((outcomes_old + 1))
     elif [ "$r" = "$i" ] && [ "$r" = "$(eval echo \$sum_$want)" ]; then outcomes_new=$((outcomes_new + 1)); cur=$want
@@ -341,7 +355,10 @@ for ((n = 0; n < kills; n++)); do
 done
 echo "  $kills updates killed at random points (0 to $full_ms ms; a whole update takes $full_ms ms):" \
     "$outcomes_old old generation, $outcomes_new new, $outcomes_other neither; $finished had finished; $leftovers left a sibling behind"
+echo "  lock file read during $((lock_named + lock_wrong)) running updates: $lock_named named the update's pid and host; $stale_seen kills left a holder line, verify noted $stale_noted of them"
 expect_eq "killed: always exactly the old or the new generation" 0 "$outcomes_other"
+expect "lock file: seen naming a running update's pid and host (one line)" test "$lock_named" -gt 0 -a "$lock_wrong" -eq 0
+expect_eq "verify: notes each lock file left by a killed holder" "$stale_seen" "$stale_noted"
 expect_eq "killed: verify clean apart from leftovers" 0 "$verify_bad"
 expect_eq "killed: the next update always succeeds" 0 "$next_failed"
 [ -s "$work/kill-next.err" ] && head -3 "$work/kill-next.err"
