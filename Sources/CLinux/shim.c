@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 #include "CLinux.h"
 
 int layerfs_rename_exchange(int olddirfd, const char *oldpath, int newdirfd, const char *newpath) {
@@ -13,4 +14,12 @@ int layerfs_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, co
 
 void layerfs_syslog(int priority, const char *message) {
     syslog(priority, "%s", message);
+}
+
+int64_t layerfs_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, size_t len) {
+    loff_t in = *off_in, out = *off_out;
+    ssize_t n = copy_file_range(fd_in, &in, fd_out, &out, len, 0);
+    *off_in = in;
+    *off_out = out;
+    return n;
 }

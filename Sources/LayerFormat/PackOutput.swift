@@ -27,6 +27,13 @@ public enum PackOutput {
         /// Directories above the output that do not exist yet, outermost first. The pack
         /// creates them (a new volume, e.g. `scratch/consciousness/`); the command says so.
         public var missingParents: [String]
+
+        /// Creates `missingParents`: the writer lock lives beside the dimension, so they must
+        /// exist before it can be taken. Called after every check that needs no lock, so that
+        /// a refusal leaves no directory behind.
+        public func createParents() throws(FormatError) {
+            try Packer.makeDirectories(Packer.parentDirectory(of: location.directory))
+        }
     }
 
     /// Checks OUTPUT_DIR against `request` and the spec's names; nothing is written.

@@ -69,10 +69,44 @@ public enum Packer {
 
     static let alignment: UInt64 = 4096
 
-    static func alignUp(_ v: UInt64) -> UInt64 { (v + alignment - 1) / alignment * alignment }
+    /// Saturates rather than traps: sizes come from the input, and a region that large is
+    /// refused by the size limit or by ftruncate, with a message.
+    static func alignUp(_ v: UInt64) -> UInt64 {
+        let (sum, overflow) = v.addingReportingOverflow(alignment - 1)
+        return overflow ? UInt64.max / alignment * alignment : sum / alignment * alignment
+    }
+
+    /// The writers' layout for layers of these sizes, in ascending id order: each on a
+    /// 4096-byte boundary, the first at 4096; the file padded to a multiple of 4096 and at
+    /// least 4096 bytes. A function of the sizes alone, so equal input gives equal bytes.
+    public static func layout(_ sizes: [UInt64]) -> (offsets: [UInt64], totalSize: UInt64) {
+        var offsets: [UInt64] = []
+        offsets.reserveCapacity(sizes.count)
+        var cursor = alignment
+        for size in sizes {
+            offsets.append(cursor)
+            let (end, overflow) = cursor.addingReportingOverflow(size)
+            cursor = alignUp(overflow ? UInt64.max : end)
+        }
+        return (offsets, max(alignment, cursor))
+    }
+
+    /// MMAP_MAX_SIZE / --max-region-size: refused before anything is written (or locked, or
+    /// created), since readers would refuse to map the result.
+    public static func checkRegionSize(_ totalSize: UInt64, of location: DimensionLocation, maximum: UInt64?) throws(FormatError) {
+        if let maximum, totalSize > maximum {
+            throw FormatError(.tooLarge, file: location.displayPath + "/region.mmap",
+                              "region would be \(totalSize) bytes, over the maximum of \(maximum) (MMAP_MAX_SIZE / --max-region-size)")
+        }
+    }
 
     /// `existing` is what `Existing.load(location)` returns, for a caller that has looked
     /// already (to refuse a shrinking pack); loaded here when not given.
+    ///
+    /// Spec rule 4: a caller other than a test holds the dimension's `WriterLock` from before
+    /// it loads `existing` until this returns. The lock is the caller's because the caller's
+    /// own checks (pack's refusal to shrink a dimension) must see the generation that is
+    /// replaced, and so must run under it too.
     public static func pack(_ sources: [PackLayerSource], attributes: PackDirectoryAttributes = PackDirectoryAttributes(),
                             into location: DimensionLocation, existing before: Existing? = nil, options: Options) throws(FormatError) -> Result {
         let target = location.directory
@@ -91,17 +125,8 @@ public enum Packer {
                 throw FormatError(.invalidValue, file: source.displayPath, field: "keywords", layer: source.id, problem)
             }
         }
-        var offsets: [UInt64] = []
-        var cursor = alignment
-        for source in sorted {
-            offsets.append(cursor)
-            cursor = alignUp(cursor + source.size)
-        }
-        let totalSize = max(alignment, cursor)
-        if let max = options.maxRegionSize, totalSize > max {
-            throw FormatError(.tooLarge, file: location.displayPath + "/region.mmap",
-                              "region would be \(totalSize) bytes, over the maximum of \(max) (MMAP_MAX_SIZE / --max-region-size)")
-        }
+        let (offsets, totalSize) = layout(sorted.map(\.size))
+        try checkRegionSize(totalSize, of: location, maximum: options.maxRegionSize)
 
         let parent = parentDirectory(of: target)
         try makeDirectories(parent)

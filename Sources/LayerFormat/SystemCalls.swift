@@ -93,6 +93,23 @@ enum SystemCalls {
         return (out, st)
     }
 
+    /// Reads a file to its end by read(2), for /proc files, whose size says 0; nil when it
+    /// cannot be read.
+    static func readToEnd(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { b in retrying { read(fd, b.baseAddress, b.count) } }
+            if n < 0 { return nil }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, at offset: UInt64, display: String) throws(FormatError) {
         var done = 0
         while done < buffer.count {

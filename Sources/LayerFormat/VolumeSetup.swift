@@ -28,6 +28,17 @@ public enum VolumeSetup {
         let volume = Volume(base: base)
         for location in volume.dimensions() {
             guard case .consciousness(let id) = location.kind, (1...14).contains(id) else { continue }
+            // The sample is a writer like any other (spec rule 4). A dimension whose lock is
+            // held is being written, so it is not empty: skipped without waiting.
+            let lock: WriterLock
+            do {
+                lock = try WriterLock.acquire(location, wait: 0)
+            } catch {
+                if case .unusable(let problem) = error { throw problem }
+                result.skipped.append(location.displayPath)
+                continue
+            }
+            defer { lock.release() }
             let hasData = SystemCalls.fileStatus(location.regionPath) != nil || SystemCalls.fileStatus(location.indexPath) != nil
             if hasData { result.skipped.append(location.displayPath); continue }
             try writeSample(id: id, location: location, scratch: base + "/temp", time: time)
@@ -86,6 +97,8 @@ public enum VolumeSetup {
     proto/*
     temp/*
     .*.pack-*
+    .*.update-*
+    .*.lock
 
     """
 }

@@ -33,6 +33,10 @@ struct PackCommand: ParsableCommand {
         dimension's created_at, unknown index fields and unchanged layers' updated_at are kept. \
         Emptying a dimension, or leaving it fewer than half its layers, needs --force.
 
+        One writer at a time: pack holds the dimension's writer lock (.NAME.lock beside it) \
+        while it reads the old generation and swaps in the new one, as `layerfs update` does. \
+        Another writer holding it is waited for up to --wait seconds, then named.
+
         Examples:
           layerfs pack --dimension 5 layers/ data/mmap/consciousness/D05
           layerfs pack --proto drafts/ data/mmap/proto/draft
@@ -40,6 +44,7 @@ struct PackCommand: ParsableCommand {
           layerfs pack --max-region-size 1G --proto big/ data/mmap/proto/big
           layerfs pack --follow-symlinks --dimension 7 in/ vol/consciousness/D07
           layerfs pack --force --dimension 9 empty/ vol/consciousness/D09
+          layerfs pack --wait 60 --dimension 5 layers/ data/mmap/consciousness/D05
           SOURCE_DATE_EPOCH=0 layerfs pack --proto in/ vol/proto/repro
           # copy a dimension off a mount, then pack the copy back:
           rsync -aX mountpoint/D03/ copy/
@@ -63,6 +68,10 @@ struct PackCommand: ParsableCommand {
     // missing value followed by an unknown option.
     @Option(parsing: .unconditional, help: ArgumentHelp("Refuse a region larger than this: bytes, or 64K, 10M, 1G (powers of 1024; \(Limits.maxRegionSize.allowed); default: $MMAP_MAX_SIZE, else no limit).", valueName: "size"))
     var maxRegionSize: String?
+
+    // .unconditional: `--wait -1` is a value to refuse as out of range.
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long to wait for another writer of the dimension to finish: 0 to 86400 seconds, 0 = do not wait (default: 10).", valueName: "seconds"))
+    var wait: String?
 
     @Flag(help: "Replace the two files inside OUTPUT_DIR instead of swapping directories (what happens where RENAME_EXCHANGE is refused, e.g. NFS).")
     var fileByFile = false
@@ -103,6 +112,7 @@ struct PackCommand: ParsableCommand {
         options.dimensionName = name
         options.maxRegionSize = try Settings.checked { () throws(SettingError) in try Self.maxRegionSize(maxRegionSize) }
         options.fileByFile = fileByFile
+        let wait = try Settings.checked { () throws(SettingError) in try Settings.wait(self.wait) }
         let request: PackOutput.Request = dimension.map { .dimension($0) } ?? .proto
         let plan: PackOutput.Plan
         do {
@@ -125,6 +135,29 @@ struct PackCommand: ParsableCommand {
                 print("\(PackError.quote(source.displayPath)) -> layer \(source.id)\(via)")
             }
         }
+        // Refused before anything is created or locked: the limit needs no generation.
+        do {
+            try Packer.checkRegionSize(Packer.layout(input.layers.map(\.size)).totalSize, of: plan.location, maximum: options.maxRegionSize)
+        } catch {
+            throw Self.refuse(error.description)
+        }
+        // The lock file lives beside the dimension: its directory must exist first. Said,
+        // because a mistyped volume path would otherwise become a new volume silently.
+        do {
+            try plan.createParents()
+        } catch {
+            throw Self.refuse(error.description)
+        }
+        for directory in plan.missingParents { Settings.writeStderr("layerfs: created directory \(PackError.quote(directory))\n") }
+        // Spec rule 4: held from before the generation being replaced is read (the shrink
+        // check must see the one the swap replaces) until after the swap.
+        let lock: WriterLock
+        do {
+            lock = try WriterLock.acquire(plan.location, wait: wait)
+        } catch {
+            throw Self.refuse(error.description)
+        }
+        defer { lock.release() }
         let existing = Packer.Existing.load(plan.location)
         if !force && !existing.allowsReplacement(byLayers: input.layers.count) {
             var shown = inputDir
@@ -143,8 +176,6 @@ struct PackCommand: ParsableCommand {
             progress.finish()
             throw Self.refuse(error.description)
         }
-        // Said, because a mistyped volume path would otherwise become a new volume silently.
-        for directory in plan.missingParents { Settings.writeStderr("layerfs: created directory \(PackError.quote(directory))\n") }
         print("\(output): \(result.index.layerCount) layers, \(result.header.totalSize) bytes, \(result.header.checksum.checksumString) (\(result.method.rawValue))")
     }
 

@@ -40,6 +40,23 @@ enum Settings {
         return Timestamp.now()
     }
 
+    /// --wait SECONDS: how long a writer waits for another one's writer lock (spec rule 4);
+    /// 0 tries once. Fractions are allowed (`0.5`); more than a day is a mistake.
+    static func wait(_ option: String?) throws(SettingError) -> Double {
+        guard let option else { return defaultWait }
+        let allowed = "0 to 86400 seconds, e.g. 10 or 0.5"
+        guard !option.isEmpty, option.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), let value = Double(option) else {
+            if option.hasPrefix("-"), Double(option) != nil { throw SettingError("--wait \(option): out of range (\(allowed))") }
+            throw SettingError("--wait \(option): not a number of seconds (\(allowed))")
+        }
+        guard value.isFinite, value <= 86_400 else { throw SettingError("--wait \(option): out of range (\(allowed))") }
+        return value
+    }
+
+    /// Long enough for a pack of a few GiB next door to finish, short enough that a stuck
+    /// writer is reported while the user still waits for an answer.
+    static let defaultWait = 10.0
+
     /// Runs `body`; a refused setting becomes its `layerfs:` line and exit status 1, as every
     /// other refusal of the command line does.
     static func checked<T>(_ body: () throws(SettingError) -> T) throws(ExitCode) -> T {
