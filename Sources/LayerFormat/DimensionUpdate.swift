@@ -215,6 +215,18 @@ public struct DimensionUpdate: Sendable {
         return plan.applied(sums: sums)
     }
 
+    /// The refusals that need a generation but no bytes (an absent id, no next id, the size
+    /// limit), against `base`: for a caller that must know before it creates the directories
+    /// of a new dimension. `commit` checks them again under the lock.
+    public func check(against base: Generation?, location: DimensionLocation, maxRegionSize: UInt64?) throws(UpdateError) {
+        let plan = try UpdatePlan(self, base: base, location: location)
+        do {
+            try Packer.checkRegionSize(Packer.layout(plan.layers.map(\.size)).totalSize, of: location, maximum: maxRegionSize)
+        } catch {
+            throw .format(error)
+        }
+    }
+
     static func loadBase(_ location: DimensionLocation) throws(UpdateError) -> Generation? {
         do {
             return try Generation.load(location)

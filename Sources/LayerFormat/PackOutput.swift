@@ -42,7 +42,9 @@ public enum PackOutput {
     /// `--proto`). Its name is taken from the path as written, which is the name a reader of
     /// the volume looks up (a `consciousness` that is a symlink still counts); only where the
     /// path does not spell it (`D05`, `./D05`, `../x/..`) is the parent resolved on disk.
-    public static func plan(_ output: String, for request: Request) throws(PackError) -> Plan {
+    ///
+    /// `writer` names the command in the refusal of a symbolic link (`pack`, `update`).
+    public static func plan(_ output: String, for request: Request, writer: String = "pack") throws(PackError) -> Plan {
         var path = output
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         guard !path.isEmpty else { throw .outputUnusable(output: output, problem: "is empty: give the dimension directory, e.g. 'data/mmap/consciousness/D05'") }
@@ -92,7 +94,7 @@ public enum PackOutput {
         if lstat(path, &st) == 0 {
             guard SystemCalls.isDirectory(st) else {
                 if st.st_mode & S_IFMT == S_IFLNK {
-                    throw .outputUnusable(output: path, problem: "is a symbolic link: pack replaces the directory itself, so give the dimension directory, not a link to it")
+                    throw .outputUnusable(output: path, problem: "is a symbolic link: \(writer) replaces the directory itself, so give the dimension directory, not a link to it")
                 }
                 throw .outputUnusable(output: path, problem: "exists and is \(SystemCalls.describeType(st)), not a directory")
             }
@@ -112,6 +114,22 @@ public enum PackOutput {
             throw .outputUnusable(output: path, problem: "cannot be created: \(PackError.quote(p)) is \(SystemCalls.describeType(st)), not a directory")
         }
         return Plan(location: DimensionLocation(kind: kind, directory: path, displayPath: path), missingParents: missing)
+    }
+
+    /// What a dimension directory given by its path asks for (`layerfs update DIMENSION_DIR`,
+    /// which has no `--dimension`): a proto-dimension under a folder named `proto`, else
+    /// dimension N for a name `D` + digits, also one spelt otherwise than readers spell it
+    /// (`D5`, `D005`), so that `plan` names the right spelling. nil for anything else.
+    public static func request(forDimensionDirectory path: String) throws(PackError) -> Request? {
+        var trimmed = path
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed.removeLast() }
+        let (parent, name) = split(trimmed)
+        guard !name.isEmpty && name != "." && name != ".." else { return nil }
+        if try nameOfParent(parent, output: trimmed) == "proto" { return .proto }
+        let digits = name.dropFirst()
+        guard name.first == "D", !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
+              let id = UInt32(digits), id >= 1 else { return nil }
+        return .dimension(id)
     }
 
     /// `a/b/c` → (`a/b`, `c`); `c` → (`.`, `c`); `/c` → (`/`, `c`). Repeated slashes count as one.

@@ -8,19 +8,20 @@ struct LayerFS: ParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "layerfs",
-        abstract: "Mount MMAP volumes of dimensional layers as plain read-only files, and pack, verify and describe them.",
+        abstract: "Mount MMAP volumes of dimensional layers as plain read-only files, and pack, update, verify and describe them.",
         // One line per paragraph: ArgumentParser wraps each line itself.
         discussion: [
             "`mount` is the default subcommand: `layerfs SOURCE MOUNTPOINT` mounts, as mount(8) runs it for an fstab line of type fuse.layerfs.",
             "Examples:\n"
                 + "  layerfs init --sample data/mmap\n"
                 + "  layerfs mount data/mmap mountpoint\n"
+                + "  layerfs update data/mmap/consciousness/D05 --put 3=new.txt\n"
                 + "  layerfs verify data/mmap\n"
                 + "  layerfs info data/mmap\n"
                 + "  layerfs unmount mountpoint",
         ].joined(separator: "\n\n"),
         version: version,
-        subcommands: [MountCommand.self, UnmountCommand.self, InitCommand.self, PackCommand.self, VerifyCommand.self, InfoCommand.self],
+        subcommands: [MountCommand.self, UnmountCommand.self, InitCommand.self, PackCommand.self, UpdateCommand.self, VerifyCommand.self, InfoCommand.self],
         // mount(8) runs `layerfs SOURCE MOUNTPOINT -o OPTIONS` for fstab type fuse.layerfs.
         defaultSubcommand: MountCommand.self
     )

@@ -7,7 +7,7 @@ import Glibc
 /// edits of one, is a typo.
 enum SubcommandGuess {
     /// The subcommands, in the order a tie is settled; `help` is ArgumentParser's own.
-    static let names = ["mount", "unmount", "init", "pack", "verify", "info", "help"]
+    static let names = ["mount", "unmount", "init", "pack", "update", "verify", "info", "help"]
 
     /// Words users reach for out of habit from other tools, with the subcommand they mean.
     static let aliases: [String: String] = [
