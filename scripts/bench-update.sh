@@ -114,7 +114,7 @@ mkdir -p "$m"
 "$layerfs" mount "$v" "$m" 2>/dev/null
 echo "timing: $updates updates under the mount" >&2
 live=$(python3 - "$layerfs" "$dim10" "$m/D03" "$updates" "$work" <<'PY'
-import os, random, statistics, subprocess, sys, time
+import os, random, re, statistics, subprocess, sys, time
 layerfs, dim, mnt, n, work = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 random.seed(1)
 inside, visible, failed, late = 0.0, [], 0, 0
@@ -127,11 +127,11 @@ for g in range(n):
     p = subprocess.run([layerfs, "update", dim, "--put", "%d=%s" % (layer, path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     t1 = time.monotonic()
     inside += t1 - t0
-    lines = p.stdout.decode().split()
-    if p.returncode != 0 or not lines or not lines[-1].startswith("sha256:"):
+    sums = re.findall(r"sha256:[0-9a-f]{64}", p.stdout.decode().strip().split("\n")[-1])
+    if p.returncode != 0 or not sums:
         failed += 1
         continue
-    want = lines[-1].encode()
+    want = sums[-1].encode()
     while True:
         try:
             if os.getxattr(mnt, "user.generation") == want:
