@@ -327,7 +327,7 @@ outcomes_old=0; outcomes_new=0; outcomes_other=0; finished=0; next_failed=0; ver
 RANDOM=7
 for ((n = 0; n < kills; n++)); do
     if [ $cur = a ]; then want=b; else want=a; fi
-    delay_ms=$(( RANDOM % (full_ms + 1) ))
+    delay_ms=$(( RANDOM % (full_ms * 13 / 10 + 1) ))
     "$layerfs" update "$k" --put 5=kill-$want >/dev/null 2>&1 &
     p=$!
     sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
@@ -355,7 +355,7 @@ for ((n = 0; n < kills; n++)); do
     if "$layerfs" update "$k" --put 5=kill-$want >/dev/null 2>>"$work/kill-next.err"; then cur=$want; else next_failed=$((next_failed + 1)); fi
     find "$v/consciousness" -maxdepth 1 -name '.D03.*' ! -name '.D03.lock' -exec rm -rf {} +
 done
-echo "  $kills updates killed at random points (0 to $full_ms ms; a whole update takes $full_ms ms):" \
+echo "  $kills updates killed at random points (0 to $((full_ms * 13 / 10)) ms; a whole update takes $full_ms ms):" \
     "$outcomes_old old generation, $outcomes_new new, $outcomes_other neither; $finished had finished; $leftovers left a sibling behind"
 echo "  lock file read during $((lock_named + lock_wrong)) running updates: $lock_named named the update's pid and host; $stale_seen kills left a holder line, verify noted $stale_noted of them"
 expect_eq "killed: always exactly the old or the new generation" 0 "$outcomes_other"
@@ -375,7 +375,7 @@ if [ $cur = a ]; then other=b; else other=a; fi
 cur=$other
 for ((n = 0; n < fbf_kills; n++)); do
     if [ $cur = a ]; then want=b; else want=a; fi
-    delay_ms=$(( RANDOM % (full_ms + 1) ))
+    delay_ms=$(( RANDOM % (full_ms * 13 / 10 + 1) ))
     "$layerfs" update "$k" --file-by-file --put 5=kill-$want >/dev/null 2>&1 &
     p=$!
     sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
