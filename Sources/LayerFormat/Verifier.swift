@@ -8,12 +8,22 @@ import Glibc
 public struct Verifier {
     public struct Report: Sendable {
         public var problems: [FormatError] = []
+        /// What is worth knowing but is no problem: lock files left by writers that died.
+        public var notes: [Note] = []
         public var dimensions = 0
         public var emptyDimensions = 0
         public var layers = 0
         /// Layer bytes hashed (the throughput figure counts these).
         public var layerBytes: UInt64 = 0
         public var isClean: Bool { problems.isEmpty }
+    }
+
+    /// `FILE: note: message`: printed by verify, never counted as a problem.
+    public struct Note: Equatable, Sendable, CustomStringConvertible {
+        public var file: String
+        public var message: String
+
+        public var description: String { "\(file): note: \(message)" }
     }
 
     public var maxRegionSize: UInt64?
@@ -26,8 +36,12 @@ public struct Verifier {
         var report = Report()
         report.problems.append(contentsOf: Verifier.structureProblems(volume))
         for leftover in volume.leftoverPackDirectories() {
+            let writer = leftover.contains(".update-") ? "update" : "pack"
             report.problems.append(FormatError(.unusableFile, file: leftover,
-                                               "leftover of an interrupted pack (safe to remove once no pack is running)"))
+                                               "leftover of an interrupted \(writer) (safe to remove once no \(writer) is running)"))
+        }
+        for lock in volume.lockFiles() {
+            if let note = Verifier.staleLockNote(volume.base + "/" + lock, display: lock) { report.notes.append(note) }
         }
         let dimensions = volume.dimensions()
         for (i, location) in dimensions.enumerated() {
@@ -58,8 +72,19 @@ public struct Verifier {
 
     public func verify(dimension location: DimensionLocation) -> Report {
         var report = Report()
+        let lock = WriterLock.path(for: location)
+        if let note = Verifier.staleLockNote(lock, display: lock) { report.notes.append(note) }
         verify(dimension: location, into: &report)
         return report
+    }
+
+    /// A lock file that names a writer while no one holds it: that writer died before it
+    /// finished (a crash, a kill). Normal and harmless: the swap is atomic, so the dimension
+    /// is what the last complete write made it, and the next writer takes the lock as usual.
+    /// Told, not counted as a problem, and the file is left alone (it is never removed).
+    static func staleLockNote(_ path: String, display: String) -> Note? {
+        guard let holder = WriterLock.staleHolder(ofLockFile: path) else { return nil }
+        return Note(file: display, message: "names \(holder) as its writer, but no one holds it: that writer stopped before it finished (harmless; the dimension is as the last complete write left it, and the lock file stays)")
     }
 
     func verify(dimension location: DimensionLocation, into report: inout Report) {

@@ -123,11 +123,24 @@ public struct Volume: Sendable {
         return found
     }
 
-    /// Hidden directories a writer left behind (`.D01.pack-*`), relative to BASE.
+    /// Hidden directories a writer left behind, relative to BASE: `.D01.pack-*` (pack) and
+    /// `.D01.update-*` (update).
     public func leftoverPackDirectories() -> [String] {
         var out: [String] = []
         for sub in ["consciousness", "proto"] {
-            for name in SystemCalls.listDirectory(base + "/" + sub) ?? [] where name.hasPrefix(".") && name.contains(".pack-") {
+            for name in SystemCalls.listDirectory(base + "/" + sub) ?? []
+            where name.hasPrefix(".") && (name.contains(".pack-") || name.contains(".update-")) {
+                out.append(sub + "/" + name)
+            }
+        }
+        return out
+    }
+
+    /// The writers' lock files (`.D01.lock`, `.NAME.lock`), relative to BASE.
+    public func lockFiles() -> [String] {
+        var out: [String] = []
+        for sub in ["consciousness", "proto"] {
+            for name in SystemCalls.listDirectory(base + "/" + sub) ?? [] where name.hasPrefix(".") && name.hasSuffix(".lock") && name.count > 6 {
                 out.append(sub + "/" + name)
             }
         }

@@ -9,7 +9,8 @@ struct VerifyCommand: ParsableCommand {
         // the source would be a break in the middle of a sentence on the terminal.
         discussion: [
             "Prints one line per problem naming the file, layer and field, then a summary. "
-                + "Exits 0 only when clean; empty dimensions are clean. Leftover hidden pack directories are reported.",
+                + "Exits 0 only when clean; empty dimensions are clean. Leftover hidden directories of an interrupted pack or update are reported as problems. "
+                + "A writer lock (.NAME.lock) left naming a writer that died is reported as a note, which is no problem.",
             "--print-sums checks nothing: it prints the index's checksums of one dimension's layers as a `sha256sum -c` file "
                 + "(HEX, two spaces, layer-NNN), to check a mount of the volume, or a copy of its layers, with sha256sum alone. "
                 + "Its dimension directory defaults to the current directory.",
@@ -61,6 +62,7 @@ struct VerifyCommand: ParsableCommand {
             progress.finish()
         }
         for problem in report.problems { print(problem.description) }
+        if !quiet { for note in report.notes { print(note.description) } }
         if !quiet || !report.isClean {
             let mb = Double(report.layerBytes) / 1_000_000
             print("\(given): \(plural(report.dimensions, "dimension")) (\(report.emptyDimensions) empty), \(plural(report.layers, "layer")), "

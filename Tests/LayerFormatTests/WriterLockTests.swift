@@ -114,6 +114,29 @@ final class WriterLockTests: XCTestCase {
         XCTAssertNoThrow(try WriterLock.acquire(fx.location(3), wait: 0).release())
     }
 
+    func testVerifyNotesAStaleLockWithoutFailingAndReportsAnUpdatesLeftover() throws {
+        let fx = Fixture()
+        try fx.pack(5, ["a"])
+        let path = WriterLock.path(for: fx.location(5))
+        try fx.write(path, Array("pid 999999999 host \(LockHolder.hostName())\n".utf8))
+        var report = Verifier().verify(volume: fx.volume)
+        XCTAssertTrue(report.isClean, "a stale lock is no problem")
+        XCTAssertEqual(report.notes.map(\.description), [
+            "consciousness/.D05.lock: note: names pid 999999999 on host \(LockHolder.hostName()) as its writer, but no one holds it: that writer stopped before it finished (harmless; the dimension is as the last complete write left it, and the lock file stays)",
+        ])
+        XCTAssertEqual(Verifier().verify(dimension: fx.location(5)).notes.map(\.file), [path])
+        XCTAssertEqual(try fx.read(path), Array("pid 999999999 host \(LockHolder.hostName())\n".utf8), "left alone")
+        // Held by a live writer: nothing to say.
+        let lock = try WriterLock.acquire(fx.location(5), wait: 0)
+        XCTAssertEqual(Verifier().verify(volume: fx.volume).notes, [])
+        lock.release()
+        XCTAssertEqual(Verifier().verify(volume: fx.volume).notes, [], "released cleanly")
+
+        XCTAssertEqual(mkdir(fx.base + "/proto/.draft.update-1f", 0o755), 0)
+        report = Verifier().verify(volume: fx.volume)
+        XCTAssertEqual(report.problems.map(\.description), ["proto/.draft.update-1f: leftover of an interrupted update (safe to remove once no update is running)"])
+    }
+
     func testHolderLinesOfOtherProducers() {
         XCTAssertEqual(LockHolder(parsing: "1234 h\n"), LockHolder(pid: 1234, host: "h"))
         XCTAssertEqual(LockHolder(parsing: "1234@h"), LockHolder(pid: 1234, host: "h"))
