@@ -51,6 +51,27 @@ def parse_id(s):
     return str(i)
 
 
+def split_keywords(value):
+    """The mount's user.keywords form: `,` separates, `\\,` and `\\\\` escape; empty: no keywords."""
+    if value == "":
+        return []
+    out, cur, i = [], "", 0
+    while i < len(value):
+        c = value[i]
+        if c == "\\" and i + 1 < len(value):
+            cur += value[i + 1]
+            i += 2
+            continue
+        if c == ",":
+            out.append(cur)
+            cur = ""
+        else:
+            cur += c
+        i += 1
+    out.append(cur)
+    return out
+
+
 def expect(state, args):
     top, layers = state["top"], state["layers"]
     t = None
@@ -90,7 +111,7 @@ def expect(state, args):
             del layers[parse_id(val)]
         elif opt == "--keywords":
             lid, kw = val.split("=", 1)
-            layers[parse_id(lid)]["keywords"] = kw.split(",") if kw else []
+            layers[parse_id(lid)]["keywords"] = split_keywords(kw)
         elif opt == "--frequency":
             lid, f = val.split("=", 1)
             layers[parse_id(lid)]["frequency"] = float(f)
