@@ -168,6 +168,7 @@ echo "| pack of the full input (same $region_mb MiB), median of $rounds | $(calc
 echo "| $n_done single-layer updates of a 10 MiB dimension (40 × 256 KiB), one process | $(calc "$n_done / $inside_s" "%.1f") updates/s ($(calc "$inside_s * 1000 / $n_done" "%.1f") ms each) | | | — |"
 echo "| ... update returned → mount's user.generation shows it | median $vis_median ms, p90 $vis_p90 ms, max $vis_max ms | | | — |"
 echo
+echo "- (a) the region checksum covers every byte after the header, so any writer of a new generation hashes the whole region: update and pack share that floor (the copy+hash reference), and pack's lead over it bounds how much faster than pack an update can be"
 echo "- (a) every update succeeded: $([ "$update_failed" -eq 0 ] && echo yes || echo "no, $update_failed failed"); verify afterwards: $verify_a"
 echo "- (b) failed updates: $live_failed; not visible within 10 s: $live_late; verify afterwards: $verify_b"
 [ "$update_failed" -eq 0 ] && [ "${live_failed:-1}" -eq 0 ]

