@@ -1,23 +1,23 @@
-import CLinux
 import Crypto
 import Glibc
 
 /// Writes a new region.mmap out of the layers of the current one and new content, laid out
 /// by the writers' rules, hashing as it goes.
 ///
-/// Bytes of kept layers are copied by the kernel (`copy_file_range`: shared extents where the
-/// filesystem can reflink, an in-kernel copy elsewhere), falling back to pread/pwrite where
-/// the kernel refuses (EXDEV, EINVAL, ENOSYS, EOPNOTSUPP). Their layer checksums are the
-/// index's and are not computed again. The region checksum covers every byte after the
-/// header, so kept bytes are still read once (through the current region's descriptor,
-/// normally from the page cache) and hashed: that pass is what an update of a large
+/// Bytes of kept layers are copied by the kernel (`RegionCopier`: copy_file_range, with a
+/// pread/pwrite fallback) on a second thread. Their layer checksums are the index's and are
+/// not computed again. The region checksum covers every byte after the header, so kept
+/// bytes are still read once here (through the current region's descriptor, normally from
+/// the page cache) and hashed while the copy runs: that pass is what an update of a large
 /// dimension costs.
 ///
 /// Consecutive kept layers whose distance is the same in both regions form a run, copied in
 /// one call. The bytes between them must be zeros in the new region (writers pad with
-/// zeros); the current region's are checked while hashing, and where a producer left other
-/// bytes there, the layers of that run are copied one by one, leaving the gaps as the
-/// zeros the new file starts with.
+/// zeros): they are hashed as zeros, and where the current region holds other bytes there
+/// (another producer's padding), the copied gaps are zeroed again after the copy.
+///
+/// Without the kernel copy (`kernelCopy` false: tests of the fallback), one read serves the
+/// hash and the write, on this thread.
 struct RegionAssembly {
     enum Piece {
         /// A kept layer: its entry in the current generation.
@@ -29,9 +29,10 @@ struct RegionAssembly {
     let output: Int32
     let display: String
     let current: MappedRegion?
-    /// Cleared for good by the first refusal, or from the start to test the fallback.
-    var kernelCopy: Bool
+    /// Copies on the copier's thread; false copies with pread/pwrite here.
+    let kernelCopy: Bool
     var statistics = DimensionUpdate.CopyStatistics()
+    private let copier: RegionCopier?
 
     private var regionHasher = SHA256()
     /// Bytes [256, hashed) of the new region are in `regionHasher`.
@@ -44,6 +45,7 @@ struct RegionAssembly {
         self.display = display
         self.current = current
         self.kernelCopy = kernelCopy
+        copier = kernelCopy ? current.map { RegionCopier(source: $0, output: output, display: display) } : nil
         // 1 MiB: large enough that the system calls cost nothing next to the hashing.
         buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
         zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 4096)
@@ -59,6 +61,23 @@ struct RegionAssembly {
     /// which is `totalSize` bytes of zeros already (ftruncate). Returns the region checksum
     /// and, per piece, the checksum of new content (nil for kept layers).
     mutating func write(_ pieces: [(offset: UInt64, piece: Piece)], totalSize: UInt64) throws(FormatError) -> (region: Digest256, content: [Digest256?]) {
+        let result: (region: Digest256, content: [Digest256?])
+        do {
+            result = try hashAndWrite(pieces, totalSize: totalSize)
+        } catch {
+            // The copier's jobs write into the file the caller is about to remove.
+            _ = try? copier?.finish()
+            throw error
+        }
+        if let copied = try copier?.finish() {
+            statistics.copiedInKernel = copied.copiedInKernel
+            statistics.copiedByReadWrite += copied.copiedByReadWrite
+            statistics.kernelCopies = copied.kernelCopies
+        }
+        return result
+    }
+
+    private mutating func hashAndWrite(_ pieces: [(offset: UInt64, piece: Piece)], totalSize: UInt64) throws(FormatError) -> (region: Digest256, content: [Digest256?]) {
         var sums = [Digest256?](repeating: nil, count: pieces.count)
         current?.adviseSequentialReads()
         var i = 0
@@ -134,6 +153,8 @@ struct RegionAssembly {
         }
         if lastEnd < oldStart + span { gaps.append((lastEnd, oldStart + span)) }
 
+        // Started before the hashing, so that both run at once.
+        copier?.copy(from: oldStart, to: run[0].new, count: span)
         var clean = true
         var gapIndex = 0
         var position = oldStart
@@ -142,17 +163,16 @@ struct RegionAssembly {
             let want = Int(min(UInt64(buffer.count), end - position))
             let n = SystemCalls.retrying { pread(current.fd, buffer.baseAddress, want, off_t(position)) }
             if n < 0 { throw SystemCalls.fail(current.file, "read") }
-            if n == 0 {
-                throw FormatError(.unusableFile, file: current.file,
-                                  "the file ends at byte \(position), short of the \(current.size) bytes it had when opened: truncated in place while being read (writers must replace a region, never modify it)")
-            }
+            if n == 0 { throw RegionCopier.truncated(current, at: position) }
             let chunkEnd = position + UInt64(n)
             // Gap bytes become zeros: checked, then zeroed in the buffer before hashing.
             while gapIndex < gaps.count, gaps[gapIndex].start < chunkEnd {
                 let from = max(gaps[gapIndex].start, position), to = min(gaps[gapIndex].end, chunkEnd)
                 let slice = UnsafeMutableRawBufferPointer(rebasing: buffer[Int(from - position)..<Int(to - position)])
-                if clean && slice.contains(where: { $0 != 0 }) { clean = false }
-                slice.initializeMemory(as: UInt8.self, repeating: 0)
+                if !RegionAssembly.allZero(UnsafeRawBufferPointer(slice)) {
+                    clean = false
+                    slice.initializeMemory(as: UInt8.self, repeating: 0)
+                }
                 if gaps[gapIndex].end > chunkEnd { break }
                 gapIndex += 1
             }
@@ -167,52 +187,22 @@ struct RegionAssembly {
         }
         statistics.hashedKeptBytes += span
         hashed += span
-        guard kernelCopy else { return }
-        if clean {
-            try copy(from: oldStart, to: run[0].new, count: span)
-        } else {
-            for layer in run { try copy(from: layer.old.offset, to: layer.new, count: layer.old.size) }
+        if !clean, let copier {
+            for gap in gaps { copier.zero(at: run[0].new + (gap.start - oldStart), count: gap.end - gap.start) }
         }
     }
 
-    /// copy_file_range, and pread/pwrite for whatever the kernel refuses to copy.
-    private mutating func copy(from source: UInt64, to destination: UInt64, count: UInt64) throws(FormatError) {
-        guard let current, count > 0 else { return }
-        var input = Int64(source), output = Int64(destination)
-        var left = count
-        while left > 0 && kernelCopy {
-            // At most 1 GiB a call: the kernel caps a call near 2 GiB anyway.
-            let n = layerfs_copy_file_range(current.fd, &input, self.output, &output, Int(min(left, 1 << 30)))
-            if n > 0 {
-                left -= UInt64(n)
-                statistics.copiedInKernel += UInt64(n)
-                statistics.kernelCopies += 1
-                continue
-            }
-            if n == 0 {
-                throw FormatError(.unusableFile, file: current.file,
-                                  "the file ends at byte \(input), short of the \(current.size) bytes it had when opened: truncated in place while being read (writers must replace a region, never modify it)")
-            }
-            let code = errno
-            if code == EINTR { continue }
-            // Across filesystems (before Linux 5.3, or where the filesystem will not), or not
-            // offered at all: the fallback, for this and every later copy of the update.
-            guard code == EXDEV || code == EINVAL || code == ENOSYS || code == EOPNOTSUPP else {
-                throw SystemCalls.fail(display, "copy_file_range", code)
-            }
-            kernelCopy = false
+    /// Word by word: the gaps of a region of many small layers add up to most of its bytes.
+    static func allZero(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        while i + 8 <= bytes.count {
+            if bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self) != 0 { return false }
+            i += 8
         }
-        var position = UInt64(input), target = UInt64(output)
-        while left > 0 {
-            let want = Int(min(UInt64(buffer.count), left))
-            let n = SystemCalls.retrying { pread(current.fd, buffer.baseAddress, want, off_t(position)) }
-            if n < 0 { throw SystemCalls.fail(current.file, "read") }
-            if n == 0 { throw FormatError(.unusableFile, file: current.file, "the file ends at byte \(position), short of the \(current.size) bytes it had when opened") }
-            try SystemCalls.writeAll(self.output, UnsafeRawBufferPointer(rebasing: buffer[0..<n]), at: target, display: display)
-            statistics.copiedByReadWrite += UInt64(n)
-            position += UInt64(n)
-            target += UInt64(n)
-            left -= UInt64(n)
+        while i < bytes.count {
+            if bytes[i] != 0 { return false }
+            i += 1
         }
+        return true
     }
 }

@@ -223,6 +223,11 @@ final class DimensionUpdateTests: XCTestCase {
     }
 
     func testARegionInAnotherProducersLayoutComesOutInTheWritersLayout() throws {
+        try seedLayoutUpdate(kernelCopy: true)
+        try seedLayoutUpdate(kernelCopy: false)
+    }
+
+    func seedLayoutUpdate(kernelCopy: Bool) throws {
         let fx = Fixture()
         // The seed's layout: layer 1 right after the header, garbage between the layers.
         var region = [UInt8](repeating: 0xEE, count: 12288)
@@ -239,7 +244,10 @@ final class DimensionUpdateTests: XCTestCase {
                                    ])
         try fx.write(fx.location(8).indexPath, index.serialized)
         assertClean(fx)
-        _ = try DimensionUpdate([.init(.putNext(try content(fx, "charlie")))]).commit(into: fx.location(8), options: options())
+        var o = options()
+        o.readWriteCopy = !kernelCopy
+        let result = try DimensionUpdate([.init(.putNext(try content(fx, "charlie")))]).commit(into: fx.location(8), options: o)
+        XCTAssertEqual(result.statistics.kernelCopies, kernelCopy ? 1 : 0, "both layers at the same distance: one run")
         XCTAssertEqual(try fx.read(fx.location(8).regionPath),
                        expectedRegion(dimension: 8, [(1, a), (2, b), (3, Array("charlie".utf8))]), "zeros between the layers")
         assertClean(fx)
