@@ -177,8 +177,18 @@ json.dump({"dimension_id": 15, "version": 1, "created_at": "2020-01-01T00:00:00Z
                       {"layer_id": 2, "offset": 4096, "size": 5000, "checksum": s(l2)}]}, open(d + "/index.json", "w"))
 PY
 expect "another producer's dimension verifies" "$layerfs" verify "$o"
+expect "dry-run on a dimension no writer has locked yet" "$layerfs" update "$o" --dry-run --put 3=f-two
+expect_eq "dry-run: creates no lock file" "absent" "$([ -e "$v/consciousness/.D15.lock" ] && echo present || echo absent)"
 change "another producer's dimension: a put" "$o" --put 3=f-two
 change "another producer's dimension: then keywords alone" "$o" --keywords 1=from,elsewhere
+
+# ---- the new files take the modes and owners of the ones they replace
+modes() { stat -c '%a %u:%g' "$1/region.mmap" "$1/index.json" | paste -sd' '; }
+chmod 640 "$o/region.mmap"; chmod 600 "$o/index.json"; chown 65534:65534 "$o/region.mmap" "$o/index.json"
+for how in "--put 3=f-next" "--file-by-file --put 3=f-two" "--keywords 2=m" "--file-by-file --frequency 2=2"; do
+    "$layerfs" update "$o" $how >/dev/null 2>&1
+    expect_eq "modes and owners kept: update $how" "640 65534:65534 600 65534:65534" "$(modes "$o")"
+done
 
 # ---- --dry-run: prints what the real call prints, writes nothing
 save_gen "$d" "$work/dry"
@@ -530,12 +540,17 @@ visible_ms() { # ATTR-PATH NAME VALUE: ms until getfattr shows VALUE (5000 when 
     done
     echo $(( (${EPOCHREALTIME/./} - t0) / 1000 ))
 }
+cat "$m/D05/layer-002" > /dev/null; sleep 0.2
+r2_before=$(awk -v slot="$s5" '/READ node=/ { match($0, /READ node=[0-9]+/); n = substr($0, RSTART + 10, RLENGTH - 10) + 0; if (n % 4294967296 == 2 && int(n / 281474976710656) == slot) c++ } END { print c + 0 }' "$work/daemon.log")
 "$layerfs" update "$v/consciousness/D05" --keywords 2=meta,data >/dev/null
 ms_kw=$(visible_ms "$m/D05/layer-002" user.keywords "meta,data")
 "$layerfs" update "$v/consciousness/D05" --file-by-file --frequency 2=0.125 >/dev/null
 ms_fr=$(visible_ms "$m/D05/layer-002" user.frequency "0.125")
 "$layerfs" update "$v/consciousness/D05" --name Renamed >/dev/null
 ms_nm=$(visible_ms "$m/D05" user.dimension_name "Renamed")
+cat "$m/D05/layer-002" > /dev/null; sleep 0.2
+r2_after=$(awk -v slot="$s5" '/READ node=/ { match($0, /READ node=[0-9]+/); n = substr($0, RSTART + 10, RLENGTH - 10) + 0; if (n % 4294967296 == 2 && int(n / 281474976710656) == slot) c++ } END { print c + 0 }' "$work/daemon.log")
+expect_eq "node ids: after metadata-only updates of layer 2, re-reading it causes no READ" "$r2_before" "$r2_after"
 echo "  metadata-only updates visible after: keywords $ms_kw ms, frequency (file by file) $ms_fr ms, name $ms_nm ms"
 expect "live: a keywords-only update visible within 1 s ($ms_kw ms)" test "$ms_kw" -lt 1000
 expect "live: a frequency-only update, file by file, visible within 1 s ($ms_fr ms)" test "$ms_fr" -lt 1000
