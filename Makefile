@@ -42,6 +42,7 @@ test: deps
 	scripts/fuzz.sh --quick 20000
 	scripts/test-cli.sh .build/debug/layerfs
 	scripts/test-pack.sh .build/debug/layerfs
+	scripts/test-update.sh .build/debug/layerfs
 	scripts/test-mount.sh .build/debug/layerfs
 	scripts/test-live.sh .build/debug/layerfs
 	scripts/soak.sh .build/debug/layerfs 150
@@ -68,6 +69,7 @@ bench: release
 	scripts/bench.sh $(RELEASE)
 	scripts/bench-format.sh $(RELEASE)
 	scripts/bench-live.sh $(RELEASE)
+	scripts/bench-update.sh $(RELEASE)
 
 # The lifetime model's long run (make test runs 10 000 sequences): SEQUENCES=N SEED=first.
 model: deps
