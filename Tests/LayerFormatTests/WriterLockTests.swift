@@ -41,6 +41,9 @@ final class WriterLockTests: XCTestCase {
                            "consciousness/D05 is being written by pid \(getpid()) on host \(LockHolder.hostName()) (lock '\(fx.base)/consciousness/.D05.lock'); waited 0.3 s")
         }
         XCTAssertGreaterThanOrEqual(WriterLock.monotonicNow() - start, 0.3)
+        // The waiter that gave up left the holder's line alone: the next waiter names it too.
+        let line = try String(contentsOfFile: WriterLock.path(for: fx.location(5)), encoding: .utf8)
+        XCTAssertEqual(line.trimmingCharacters(in: .newlines), LockHolder.current.line.trimmingCharacters(in: .newlines))
         // Other dimensions have locks of their own.
         XCTAssertNoThrow(try WriterLock.acquire(fx.location(6), wait: 0).release())
         // A shared (dry-run) lock waits for the writer too.
