@@ -73,7 +73,8 @@ public enum Frequency {
 
     public static func parse(_ text: String) -> Double? {
         let trimmed = text.trimmingCharacters(in: " \n\t")
-        guard let v = Double(trimmed), v.isFinite else { return nil }
+        // Decimal only: Double() also reads hex floats ("0x10" is 16), which no index holds.
+        guard trimmed.allSatisfy({ "0123456789+-.eE".contains($0) }), let v = Double(trimmed), v.isFinite else { return nil }
         return v
     }
 }
