@@ -53,7 +53,9 @@ public final class FileSystem: Sendable {
     /// Whether `path` is on this mount. Called with no lock held: the stat itself may be
     /// answered by this daemon.
     func isOnOwnMount(_ path: String) -> Bool {
-        isOwnDevice(PathStatus(path)?.device)
+        // No stat until the device is known (tests, and the moments before the mount exists).
+        guard ownMountDevice.load(ordering: .acquiring) != 0 else { return false }
+        return isOwnDevice(PathStatus(path)?.device)
     }
 
     func isOwnDevice(_ device: UInt64?) -> Bool {
