@@ -14,12 +14,17 @@ public final class MountContext: @unchecked Sendable {
     let debug: Bool
     /// Largest read request, in bytes (the kernel's max_pages follows max_write).
     let maxRequest: UInt32
+    /// The readahead the mount will be given, in bytes: the kernel caps the mount's readahead
+    /// at what the INIT reply says, so the reply must say at least that much.
+    let readahead: UInt32
     let onReady: @Sendable () -> Void
     /// Whether the kernel offered FUSE_CAP_NO_OPEN_SUPPORT (set once, in INIT, before any
     /// OPEN can arrive). Without it an ENOSYS answer to OPEN fails the open.
     private let noOpenOffered = Atomic<Bool>(false)
 
-    public init(fs: FileSystem, logger: Logger, debug: Bool, maxRequest: UInt32 = 1 << 20, onReady: @escaping @Sendable () -> Void) {
+    public init(fs: FileSystem, logger: Logger, debug: Bool, maxRequest: UInt32 = 1 << 20, readahead: UInt32 = 0,
+                onReady: @escaping @Sendable () -> Void) {
+        self.readahead = readahead
         self.fs = fs
         self.cache = fs.configuration.cache
         self.logger = logger
@@ -57,7 +62,7 @@ public final class MountContext: @unchecked Sendable {
         noOpenOffered.store(capable & UInt32(FUSE_CAP_NO_OPEN_SUPPORT) != 0, ordering: .releasing)
         conn.pointee.want = want
         conn.pointee.max_write = maxRequest
-        conn.pointee.max_readahead = maxRequest
+        conn.pointee.max_readahead = max(maxRequest, readahead)
         logger.info("connection ready: protocol \(conn.pointee.proto_major).\(conn.pointee.proto_minor), max request \(maxRequest) bytes")
         onReady()
     }

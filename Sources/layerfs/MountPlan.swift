@@ -246,11 +246,15 @@ struct MountPlan {
         configuration.presentation = options.presentation
         let fs = FileSystem(configuration: configuration, logger: logger)
         let mountpoint = self.mountpoint, source = self.source, plan = self
-        let context = MountContext(fs: fs, logger: logger, debug: options.debug) {
+        let readaheadKB = options.readaheadKB ?? (geteuid() == 0 ? 1024 : 0)
+        let context = MountContext(fs: fs, logger: logger, debug: options.debug,
+                                   readahead: UInt32(clamping: readaheadKB * 1024)) {
             logger.info("mounted \(source) on \(mountpoint): \(fs.dimensionCount) dimensions")
-            // The kernel sets the mount's readahead from the INIT reply, which libfuse sends
-            // right after this returns: raise it afterwards, or INIT caps it again.
-            if !mountpoint.hasPrefix("/dev/fd/") { BackgroundThread.start { plan.setReadahead(logger: logger) } }
+            // Set before the INIT reply (below, before the loop starts) so that the first read
+            // already has it, and checked once the reply is out, which caps it to the reply's
+            // max_readahead: a value that did not hold is written again, and logged if it
+            // still does not.
+            if !mountpoint.hasPrefix("/dev/fd/") { BackgroundThread.start { plan.setReadahead(logger: logger, afterInit: true) } }
             report("ready")
         }
         let session: FUSESession
@@ -266,6 +270,7 @@ struct MountPlan {
         } else if !mountpoint.hasPrefix("/dev/fd/") {
             logger.warning("\(mountpoint) not found in /proc/self/mountinfo: dimensions moved under the mountpoint later are not detected")
         }
+        if !mountpoint.hasPrefix("/dev/fd/") { setReadahead(logger: logger, afterInit: false) }
         if chdir("/") != 0 { logger.warning("chdir /: \(String(cString: strerror(errno)))") }
         session.installSignalHandlers()
         HangupListener.start(sink: sink, logger: logger)
@@ -293,15 +298,17 @@ struct MountPlan {
     /// The kernel caps a FUSE mount's readahead at 128 KiB; root can raise it per mount, and
     /// 1 MiB requests read a large layer markedly faster. Runs once the INIT reply is out; the
     /// value is read back, and what could not be applied is logged.
-    func setReadahead(logger: Logger) {
+    func setReadahead(logger: Logger, afterInit: Bool) {
         let asked = options.readaheadKB
         let kb = asked ?? (geteuid() == 0 ? 1024 : 0)
         guard kb > 0 else { return }
         guard geteuid() == 0 else {
+            if !afterInit { return }
             logger.notice("readahead_kb=\(kb) not applied: only root may set a mount's readahead; the kernel's default (128 KiB) stays")
             return
         }
         guard let mount = MountTable.mount(at: mountpoint) else {
+            if !afterInit { return }
             logger.notice("readahead_kb=\(kb) not applied: \(mountpoint) not found in /proc/self/mountinfo")
             return
         }
@@ -309,8 +316,8 @@ struct MountPlan {
         var problem = ""
         // The INIT reply is processed by the kernel within moments of being sent: try a few
         // times until the value holds.
-        for _ in 0..<20 {
-            usleep(20_000)
+        for _ in 0..<(afterInit ? 20 : 1) {
+            if afterInit { usleep(20_000) }
             let fd = open(path, O_RDWR | O_CLOEXEC)
             guard fd >= 0 else { problem = "cannot open \(path): \(String(cString: strerror(errno)))"; continue }
             var text = Array("\(kb)\n".utf8)
@@ -324,9 +331,11 @@ struct MountPlan {
             close(fd)
             let shown = n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
             if shown == String(kb) {
-                logger.info("readahead \(kb) KiB on \(mountpoint)")
+                if afterInit { logger.info("readahead \(kb) KiB on \(mountpoint)") }
                 return
             }
+            // Before INIT the kernel may show the old value until the reply is processed.
+            if !afterInit { return }
             problem = "the kernel shows \(shown) KiB"
         }
         logger.notice("readahead_kb=\(kb) not applied: \(problem)")
