@@ -113,7 +113,7 @@ final class LegacyRegionTests: XCTestCase {
                        line: UInt = #line) {
         XCTAssertEqual(region.layers.count, layers.count, line: line)
         let written = json ? layers : layers.sorted { $0.layer < $1.layer }
-        for (got, want) in zip(region.layers, written) {
+        for (index, (got, want)) in zip(region.layers, written).enumerated() {
             XCTAssertEqual(got.id, UInt32(want.layer), line: line)
             XCTAssertEqual(Array(bytes[Int(got.offset)..<Int(got.offset + got.size)]), want.content, "layer \(want.layer)", line: line)
             XCTAssertEqual(got.keywords, want.keywords, line: line)
@@ -123,10 +123,14 @@ final class LegacyRegionTests: XCTestCase {
                 XCTAssertEqual(got.name, want.name, line: line)
                 XCTAssertEqual(got.parent, want.parent.map { .init(dimension: 3, layer: $0) }, line: line)
                 XCTAssertEqual(got.children, want.children.map { .init(dimension: 3, layer: $0) }, line: line)
-                XCTAssertNotNil(got.lastAccessed, line: line)
+                XCTAssertEqual(got.lastAccessed, 1_729_771_300 + UInt64(index), line: line)
+                XCTAssertEqual(got.accessCount, UInt64(index * 3), line: line)
             } else {
                 XCTAssertEqual(got.frequency, Double(want.hundredths) / 100, line: line)
                 XCTAssertNil(got.name, line: line)
+                XCTAssertNil(got.parent, line: line)
+                XCTAssertEqual(got.children, [], line: line)
+                XCTAssertNil(got.lastAccessed, line: line)
             }
         }
         // The ranges tile the content area in order: nothing skipped, nothing shared.
@@ -184,6 +188,10 @@ final class LegacyRegionTests: XCTestCase {
         let region = try parse(bytes)
         XCTAssertEqual(region.warnings.count, 1)
         XCTAssertEqual(region.dimensionName, "Intention ✓")
+        XCTAssertEqual(region.dimensionID, 3)
+        XCTAssertEqual(region.createdAt, 1_729_771_200)
+        let metadata = JessyWriter.metadata(dimension: 3, name: "Intention ✓", layers: layers)
+        XCTAssertEqual(region.layers.first?.offset, UInt64(4 + metadata.utf8.count))
         assertMatches(region, bytes, layers, json: true)
     }
 
