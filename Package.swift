@@ -54,7 +54,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The fuzz target over the header and index parsers (scripts/fuzz.sh).
+        // The fuzz target over the header, index and legacy region parsers (scripts/fuzz.sh).
         .executableTarget(name: "layerfs-fuzz", dependencies: ["LayerFormat"]),
         .testTarget(name: "LayerFormatTests", dependencies: ["LayerFormat", "CLinux"]),
         .testTarget(

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the header and index parsers.
+# Fuzzes the header and index parsers (and the legacy Jessy region parsers, on every input).
 #   scripts/fuzz.sh [RUNS]        libFuzzer (coverage-guided) for RUNS cases (default 200000),
 #                                 built with -sanitize=fuzzer into .build-fuzz
 #   scripts/fuzz.sh --quick N     the built-in mutation fuzzer for N cases (make test)

@@ -29,7 +29,10 @@ struct MutationFuzzer {
         var generator = SplitMix(seed: arguments.count > 2 ? UInt64(arguments[2]) ?? 1 : 1)
         let seeds = FuzzCase.seeds
         let tokens: [[UInt8]] = ["{", "}", "[", "]", ",", ":", "\"", "\\", "\\u", "\\ud800", "-", "0", "1e999", "-1", "18446744073709551616",
-                                 "null", "true", "4294967295", "\"layer_id\"", "\"layers\"", "\"offset\"", "\"size\"", "sha256:", "\u{0}", "é"].map { Array($0.utf8) }
+                                 "null", "true", "4294967295", "\"layer_id\"", "\"layers\"", "\"offset\"", "\"size\"", "sha256:", "\u{0}", "é",
+                                 // The legacy layouts' markers and fields.
+                                 "JSON", "DIMENSION:", "LAYER:", "|OFFSET:", "|SIZE:", "|", "\n", "{\"dimension\":3,\"layer\":1}",
+                                 "\"content_offset\"", "\"total_size\"", "🎉"].map { Array($0.utf8) }
         var worst: UInt64 = 0
         for i in 0..<cases {
             var input = seeds[i % seeds.count]
