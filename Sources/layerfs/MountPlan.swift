@@ -90,15 +90,13 @@ struct MountPlan {
             close(fd)
         }
         self.options = options
-        self.daemonLog = options.logFile.map { .file($0) } ?? MountPlan.defaultDaemonLog(source: resolved)
     }
 
     /// Where a daemonized mount logs without --log-file: syslog where a syslog daemon listens
     /// (/dev/log); otherwise (containers, minimal machines) a file, or the daemon's messages
     /// (the EIO of --verify-reads, a refused update) would go nowhere. The volume's temp/ first,
-    /// else the runtime directory of the user.
-    let daemonLog: LogSink.Destination
-
+    /// else the runtime directory of the user. Chosen only when daemonizing: a foreground
+    /// mount logs to stderr and creates no file.
     static func defaultDaemonLog(source: String) -> LogSink.Destination {
         var st = stat()
         if stat("/dev/log", &st) == 0, st.st_mode & S_IFMT == S_IFSOCK { return .syslog }
@@ -187,6 +185,7 @@ struct MountPlan {
         close(fds[0])
         setsid()
         let report = fds[1]
+        let daemonLog = options.logFile.map { .file($0) } ?? MountPlan.defaultDaemonLog(source: source)
         let sink = LogSink(daemonLog)
         if case .file(let path) = daemonLog, options.logFile == nil {
             Settings.writeStderr("layerfs: note: no syslog here (/dev/log is missing): the daemon logs to \(path)\n")
