@@ -71,14 +71,16 @@ extension FileSystem {
     func refresh(_ slot: DimensionSlot) -> [Invalidation] {
         let signature = DimensionSignature.read(slot.location)
         if isOwnDevice(signature.directory?.device) {
-            let newly = slot.withState { state -> Bool in
-                if state.isUnloaded || state.isRemoved { return false }
-                if case .failed(let e) = state.phase, e == FileSystem.ownMountError(slot.location) { return false }
-                state.leave(to: .failed(FileSystem.ownMountError(slot.location)))
-                return true
+            let error = FileSystem.ownMountError(slot.location)
+            let newly = slot.withState { state -> NodeID? in
+                if state.isUnloaded || state.isRemoved { return nil }
+                if case .failed(let e) = state.phase, e == error { return nil }
+                state.leave(to: .failed(error))
+                return state.directoryNode(slot: slot.slot)
             }
-            if newly { logger.error("dimension \(slot.location.displayPath) now lies under the mountpoint of this mount: no longer served") }
-            return newly ? [.directory(slot.withState { $0.directoryNode(slot: slot.slot) })] : []
+            guard let node = newly else { return [] }
+            logger.error("dimension \(slot.location.displayPath) now lies under the mountpoint of this mount: no longer served")
+            return [.directory(node)]
         }
         enum Change {
             case none
