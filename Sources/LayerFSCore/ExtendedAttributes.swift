@@ -49,6 +49,7 @@ extension FileSystem {
                               ("user.layer_count", String(served.table.records.count)),
                               ("user.generation", served.regionChecksum.checksumString)]
                 if let pending { values.append(("user.error", "newest files not served: " + pending.description)) }
+                if let legacy = served.legacy { values += FileSystem.legacyDimensionAttributes(legacy) }
                 return values
             case .empty, .unloaded:
                 return [("user.dimension_id", id), ("user.dimension_name", slot.location.defaultDimensionName), ("user.layer_count", "0")]
@@ -56,9 +57,30 @@ extension FileSystem {
                 return [("user.dimension_id", id), ("user.error", error.description)]
             }
         }
-        let (served, record, _) = try layer(node)
-        return [("user.checksum", record.checksum.checksumString), ("user.layer_id", String(record.id)),
-                ("user.frequency", Frequency.format(record.frequency)),
-                ("user.keywords", String(decoding: served.table.keywords(of: record), as: UTF8.self))]
+        let (served, record, i) = try layer(node)
+        var values = [("user.checksum", record.checksum.checksumString), ("user.layer_id", String(record.id)),
+                      ("user.frequency", Frequency.format(record.frequency)),
+                      ("user.keywords", String(decoding: served.table.keywords(of: record), as: UTF8.self))]
+        if let legacy = served.legacy, i < legacy.layers.count { values += FileSystem.legacyLayerAttributes(legacy.layers[i]) }
+        return values
+    }
+
+    /// A Jessy legacy dimension: `user.format` (jessy-json, jessy-text; a v1 dimension has no
+    /// such attribute) and, when the region was recovered from Jessy's overflowed header,
+    /// `user.warning`, beside `user.error` which says what is not served.
+    static func legacyDimensionAttributes(_ legacy: LegacyDetails) -> [(String, String)] {
+        var values = [("user.format", legacy.layout.formatName)]
+        if !legacy.warnings.isEmpty { values.append(("user.warning", legacy.warnings.map(\.description).joined(separator: "; "))) }
+        return values
+    }
+
+    /// Jessy's layer fields v1 has no place for; only those the layout has.
+    static func legacyLayerAttributes(_ a: LegacyLayerAttributes) -> [(String, String)] {
+        var values: [(String, String)] = []
+        if let name = a.name { values.append(("user.name", name)) }
+        if let depth = a.depth { values.append(("user.depth", depth)) }
+        if let parent = a.parent { values.append(("user.parent", parent)) }
+        if let children = a.children { values.append(("user.children", children)) }
+        return values
     }
 }

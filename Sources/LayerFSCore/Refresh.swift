@@ -96,7 +96,10 @@ extension FileSystem {
             default: break
             }
             guard signature != state.signature, signature != state.rejected else { return (.none, node) }
-            if let served = state.served, let old = state.signature, signature.regionModifiedInPlace(comparedTo: old) {
+            // A legacy region is served from a private copy (Jessy rewrites it in place):
+            // its readers keep their bytes, and the rewritten file is simply loaded below.
+            if let served = state.served, !served.region.isSnapshot, let old = state.signature,
+               signature.regionModifiedInPlace(comparedTo: old) {
                 // Same file, new bytes: a writer broke the rules. Nothing in it can be
                 // trusted until a new file (a new generation) appears.
                 guard !served.isBroken else { return (.none, node) }

@@ -24,6 +24,8 @@ public final class ServedGeneration: Sendable {
     public let regionChecksum: Digest256
     /// What the files looked like when this generation was loaded.
     let signature: DimensionSignature
+    /// Set for a Jessy legacy region: its layout, warnings and extra layer attributes.
+    public let legacy: LegacyDetails?
 
     private let verified: Mutex<[UInt8]>
     private let brokenFlag = Atomic<Bool>(false)
@@ -41,6 +43,7 @@ public final class ServedGeneration: Sendable {
         mode = generation.region.status.st_mode
         regionChecksum = generation.header.checksum
         self.signature = signature
+        legacy = generation.legacy
         verified = Mutex([])
     }
 
@@ -88,7 +91,8 @@ public struct DimensionSignature: Equatable, Sendable {
     init(directory: FileIdentity?, generation: Generation) {
         self.directory = directory
         region = generation.regionFile
-        index = generation.indexFile
+        // A legacy region has no index.json: the path's stat finds none, and so must this.
+        index = generation.legacy == nil ? generation.indexFile : nil
     }
 
     init(directory: FileIdentity?, region: FileIdentity?, index: FileIdentity?) {

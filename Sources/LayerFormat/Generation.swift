@@ -19,6 +19,9 @@ public final class Generation: @unchecked Sendable {
     public let regionFile: FileIdentity
     /// The index.json the index was parsed from (fstat of the descriptor it was read through).
     public let indexFile: FileIdentity
+    /// Set for a region in one of Jessy's legacy layouts (no index.json): the header and the
+    /// index above are what a v1 writer would have written for it, computed at load.
+    public let legacy: LegacyDetails?
 
     /// Loads the dimension in `location`.
     ///
@@ -40,7 +43,10 @@ public final class Generation: @unchecked Sendable {
         let hasIndex = try present(location.indexPath, indexDisplay)
         switch (hasRegion, hasIndex) {
         case (false, false): return nil
-        case (true, false): throw FormatError(.unusableFile, file: indexDisplay, "file is missing (region.mmap is present)")
+        case (true, false):
+            // No index: a region Jessy wrote in one of its legacy layouts, or a broken v1 pair.
+            if let legacy = try loadLegacy(location, display: regionDisplay, maxRegionSize: maxRegionSize) { return legacy }
+            throw FormatError(.unusableFile, file: indexDisplay, "file is missing (region.mmap is present and is not a Jessy legacy region either)")
         case (false, true): throw FormatError(.unusableFile, file: regionDisplay, "file is missing (index.json is present)")
         case (true, true): break
         }
@@ -50,6 +56,45 @@ public final class Generation: @unchecked Sendable {
         if indexBytes.isEmpty { throw FormatError(.unusableFile, file: indexDisplay, "file is empty") }
         let index = try DimensionIndex(parsing: indexBytes, file: indexDisplay)
         return try Generation(location: location, region: region, index: index, indexFile: FileIdentity(indexStatus))
+    }
+
+    /// A region without index.json in one of Jessy's layouts; nil when its first bytes are
+    /// neither (the caller then reports the missing index). The region is read into memory
+    /// (`MappedRegion(snapshotOf:)`), not mapped: Jessy rewrites its file in place, and a
+    /// generation must keep the bytes it was loaded with.
+    static func loadLegacy(_ location: DimensionLocation, display: String, maxRegionSize: UInt64?) throws(FormatError) -> Generation? {
+        var head = [UInt8](repeating: 0, count: LegacyRegion.jsonHeaderSize)
+        let (fd, _) = try SystemCalls.openRegular(location.regionPath, display: display)
+        let got = head.withUnsafeMutableBytes { b in SystemCalls.retrying { pread(fd, b.baseAddress, b.count, 0) } }
+        close(fd)
+        if got < 0 { throw SystemCalls.fail(display, "read") }
+        guard LegacyRegion.detect(Array(head[0..<got])) != nil else { return nil }
+        let region = try MappedRegion(snapshotOf: location.regionPath, display: display, maxSize: maxRegionSize)
+        let all = region.bytes(offset: 0, count: UInt64(region.size))
+        let parsed = try LegacyRegion(parsing: all, file: display)
+        let mtime = Timestamp(seconds: Int64(region.status.st_mtim.tv_sec))
+        let (index, attributes) = try parsed.index(bytes: all, dimensionID: location.expectedID, fallbackTime: mtime, file: display)
+        return Generation(location: location, region: region, legacyIndex: index,
+                          details: LegacyDetails(layout: parsed.layout, warnings: parsed.warnings, layers: attributes))
+    }
+
+    /// A legacy generation: the index was computed from the region, so there is nothing to
+    /// check one against the other; the header is the one a v1 writer would have written
+    /// (its checksum, `user.generation`, covers the whole file).
+    init(location: DimensionLocation, region: MappedRegion, legacyIndex index: DimensionIndex, details: LegacyDetails) {
+        self.location = location
+        self.header = RegionHeader(dimensionID: index.dimensionID, layerCount: index.layerCount, totalSize: UInt64(region.size),
+                                   checksum: Digest256.sha256(region.bytes(offset: 0, count: UInt64(region.size))))
+        self.index = index
+        self.layers = index.layers
+        self.region = region
+        self.regionFile = FileIdentity(region.status)
+        self.indexFile = FileIdentity(device: 0, inode: 0, size: 0, mtimeSeconds: 0, mtimeNanoseconds: 0)
+        self.legacy = details
+        self.dimensionName = index.dimensionName ?? location.defaultDimensionName
+        let mtime = Timestamp(seconds: Int64(region.status.st_mtim.tv_sec))
+        self.createdAt = index.createdAt ?? mtime
+        self.updatedAt = index.updatedAt ?? mtime
     }
 
     /// Validates `index` against `region` by the spec's rules. An index given this way was not
@@ -109,6 +154,7 @@ public final class Generation: @unchecked Sendable {
         self.region = region
         self.regionFile = FileIdentity(region.status)
         self.indexFile = indexFile
+        self.legacy = nil
         self.dimensionName = index.dimensionName ?? location.defaultDimensionName
         let mtime = Timestamp(seconds: Int64(region.status.st_mtim.tv_sec))
         self.createdAt = index.createdAt ?? mtime

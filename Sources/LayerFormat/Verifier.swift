@@ -22,8 +22,14 @@ public struct Verifier {
     public struct Note: Equatable, Sendable, CustomStringConvertible {
         public var file: String
         public var message: String
+        /// "note", or "warning" for what a parser recovered from (Jessy's overflowed header).
+        public var label = "note"
 
-        public var description: String { "\(file): note: \(message)" }
+        public init(file: String, message: String, label: String = "note") {
+            self.file = file; self.message = message; self.label = label
+        }
+
+        public var description: String { "\(file): \(label): \(message)" }
     }
 
     public var maxRegionSize: UInt64?
@@ -63,7 +69,7 @@ public struct Verifier {
                 } else if access(path, R_OK | X_OK) != 0 {
                     problems.append(FormatError(.unusableFile, file: sub, "directory is not readable: \(SystemCalls.errnoText())"))
                 }
-            } else if sub == "consciousness" {
+            } else if sub == "consciousness" && volume.topLevelDimensionDirectories().isEmpty {
                 problems.append(FormatError(.unusableFile, file: sub, "directory is missing"))
             }
         }
@@ -111,8 +117,21 @@ public struct Verifier {
             return
         }
         report.layers += generation.layers.count
+        if let legacy = generation.legacy {
+            // Nothing to hash against: the checksums were computed from these very bytes.
+            report.notes += Verifier.legacyNotes(legacy, file: generation.region.file)
+            return
+        }
         report.layerBytes += generation.contentBytes
         report.problems.append(contentsOf: checksumProblems(generation))
+    }
+
+    /// What verify says about a Jessy legacy region: its layout, that it has no checksums to
+    /// check, and any warning of the parser. Notes, not problems: the region is served and
+    /// imported as it is.
+    public static func legacyNotes(_ legacy: LegacyDetails, file: String) -> [Note] {
+        [Note(file: file, message: "Jessy legacy region (\(legacy.layout.formatName) layout): no index.json and no checksums, so its bytes cannot be verified; `layerfs import` converts it to format v1")]
+            + legacy.warnings.map { Note(file: $0.file, message: ($0.field.isEmpty ? "" : $0.field + ": ") + $0.message, label: "warning") }
     }
 
     /// Hashes the region and the layers. The two are independent SHA-256 streams over the same

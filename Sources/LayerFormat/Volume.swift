@@ -88,7 +88,7 @@ public struct Volume: Sendable {
         for sub in ["consciousness", "proto"] {
             if let st = SystemCalls.fileStatus(base + "/" + sub), SystemCalls.isDirectory(st) { return true }
         }
-        return false
+        return !topLevelDimensionDirectories().isEmpty
     }
 
     public var consciousnessDirectory: String { base + "/consciousness" }
@@ -105,12 +105,30 @@ public struct Volume: Sendable {
                   let st = SystemCalls.followStatus(consciousnessDirectory + "/" + name), SystemCalls.isDirectory(st) else { continue }
             numbered.append((id, name))
         }
-        for (id, name) in numbered.sorted(by: { $0.0 < $1.0 }) {
-            found.append(DimensionLocation(kind: .consciousness(id), directory: consciousnessDirectory + "/" + name,
-                                           displayPath: "consciousness/" + name))
+        // Jessy's scripts/init_mmap.py puts its DNN directories straight under the base; such
+        // a directory counts where consciousness/ has none of that id (consciousness/ wins).
+        let inConsciousness = Set(numbered.map(\.0))
+        var topLevel: [(UInt32, String)] = []
+        for (id, name) in topLevelDimensionDirectories() where !inConsciousness.contains(id) { topLevel.append((id, name)) }
+        let all = numbered.map { ($0.0, $0.1, true) } + topLevel.map { ($0.0, $0.1, false) }
+        for (id, name, nested) in all.sorted(by: { $0.0 < $1.0 }) {
+            found.append(nested
+                ? DimensionLocation(kind: .consciousness(id), directory: consciousnessDirectory + "/" + name, displayPath: "consciousness/" + name)
+                : DimensionLocation(kind: .consciousness(id), directory: base + "/" + name, displayPath: name))
         }
         found.append(contentsOf: protoDimensions())
         return found
+    }
+
+    /// `DNN` directories directly under the base (Jessy's own layout of a volume).
+    public func topLevelDimensionDirectories() -> [(UInt32, String)] {
+        var out: [(UInt32, String)] = []
+        for name in SystemCalls.listDirectory(base) ?? [] {
+            guard let id = DimensionLocation.consciousnessID(fromDirectoryName: name),
+                  let st = SystemCalls.followStatus(base + "/" + name), SystemCalls.isDirectory(st) else { continue }
+            out.append((id, name))
+        }
+        return out
     }
 
     public func protoDimensions() -> [DimensionLocation] {

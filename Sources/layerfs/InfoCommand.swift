@@ -43,6 +43,8 @@ struct InfoCommand: ParsableCommand {
         var contentBytes: UInt64?
         var updatedAt: String?
         var error: FormatError?
+        /// A Jessy legacy region: its layout and what the parser recovered from.
+        var legacy: LegacyDetails? = nil
 
         var paddingBytes: UInt64? {
             guard let regionBytes, let contentBytes else { return nil }
@@ -80,6 +82,9 @@ struct InfoCommand: ParsableCommand {
         // object, and a script that only looks at the exit status still gets told why.
         for problem in volumeProblems { Settings.printError(problem.description) }
         for summary in summaries { if let error = summary.error { Settings.printError(error.description) } }
+        for summary in summaries {
+            for warning in summary.legacy?.warnings ?? [] { Settings.printError("warning: " + warning.description) }
+        }
         if failed { throw ExitCode.failure }
     }
 
@@ -90,7 +95,8 @@ struct InfoCommand: ParsableCommand {
                                layers: 0, regionBytes: 0, contentBytes: 0)
             }
             return Summary(location: location, status: .ok, id: g.header.dimensionID, name: g.dimensionName, layers: g.layers.count,
-                           regionBytes: UInt64(g.region.size), contentBytes: g.contentBytes, updatedAt: g.updatedAt.rfc3339)
+                           regionBytes: UInt64(g.region.size), contentBytes: g.contentBytes, updatedAt: g.updatedAt.rfc3339,
+                           legacy: g.legacy)
         } catch {
             return Summary(location: location, status: .failed, id: location.expectedID, name: location.defaultDimensionName, error: error)
         }
@@ -109,11 +115,18 @@ struct InfoCommand: ParsableCommand {
             rows.append([s.location.displayPath, String(s.id), s.name, s.layers.map(String.init) ?? "-",
                          s.regionBytes.map(String.init) ?? "-", s.contentBytes.map(String.init) ?? "-",
                          s.regionBytes.flatMap { r in s.contentBytes.map { padding(region: r, content: $0) } } ?? "-",
-                         s.updatedAt ?? "-", s.status == .failed ? "FAILED" : s.status.rawValue])
+                         s.updatedAt ?? "-", s.status == .failed ? "FAILED" : s.status.rawValue + legacyStatus(s.legacy)])
         }
         rows.append(["TOTAL", "", "", String(totals.layers), String(totals.region), String(totals.content),
                      padding(region: totals.region, content: totals.content), "", totals.failed == 0 ? "" : "\(totals.failed) FAILED"])
         return layout(rows)
+    }
+
+    /// ` (jessy-json, no checksums)`, plus `, recovered` when the parser warned: the rest of
+    /// the warning is printed after the table.
+    static func legacyStatus(_ legacy: LegacyDetails?) -> String {
+        guard let legacy else { return "" }
+        return " (\(legacy.layout.formatName), no checksums\(legacy.warnings.isEmpty ? "" : ", recovered"))"
     }
 
     static func padding(region: UInt64, content: UInt64) -> String {
@@ -142,6 +155,12 @@ struct InfoCommand: ParsableCommand {
         }
         let dimensions: [JSONOutput] = summaries.map { s in
             let kind: String = if case .proto = s.location.kind { "proto" } else { "consciousness" }
+            // A legacy dimension has three more keys (format, checksums, warnings); a v1 one
+            // keeps exactly the keys it always had.
+            let legacyKeys: [(String, JSONOutput)] = s.legacy.map { legacy in
+                [("format", .string(legacy.layout.formatName)), ("checksums", .number("false")),
+                 ("warnings", .array(legacy.warnings.map { .string($0.description) }))]
+            } ?? []
             return .object([
                 ("id", .integer(UInt64(s.id))), ("kind", .string(kind)), ("name", .string(s.name)),
                 ("path", .string(s.location.displayPath)), ("layers", .optional(s.layers.map { UInt64($0) })),
@@ -149,7 +168,7 @@ struct InfoCommand: ParsableCommand {
                 ("padding_bytes", .optional(s.paddingBytes)), ("padding_percent", percent(s.paddingBytes, s.regionBytes)),
                 ("updated_at", .optional(s.updatedAt)), ("status", .string(s.status.rawValue)),
                 ("error", .optional(s.error?.description)),
-            ])
+            ] + legacyKeys)
         }
         let region = summaries.reduce(UInt64(0)) { $0 + ($1.regionBytes ?? 0) }
         let content = summaries.reduce(UInt64(0)) { $0 + ($1.contentBytes ?? 0) }
