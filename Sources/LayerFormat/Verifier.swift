@@ -42,7 +42,7 @@ public struct Verifier {
         var report = Report()
         report.problems.append(contentsOf: Verifier.structureProblems(volume))
         for leftover in volume.leftoverPackDirectories() {
-            let writer = leftover.contains(".update-") ? "update" : "pack"
+            let writer = leftover.contains(".update-") ? "update" : leftover.contains(".import-") ? "import" : "pack"
             report.problems.append(FormatError(.unusableFile, file: leftover,
                                                "leftover of an interrupted \(writer) (safe to remove once no \(writer) is running)"))
         }

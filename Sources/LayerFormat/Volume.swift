@@ -147,7 +147,7 @@ public struct Volume: Sendable {
         var out: [String] = []
         for sub in ["consciousness", "proto"] {
             for name in SystemCalls.listDirectory(base + "/" + sub) ?? []
-            where name.hasPrefix(".") && (name.contains(".pack-") || name.contains(".update-")) {
+            where name.hasPrefix(".") && (name.contains(".pack-") || name.contains(".update-") || name.contains(".import-")) {
                 out.append(sub + "/" + name)
             }
         }
