@@ -45,6 +45,7 @@ test: deps
 	scripts/test-update.sh .build/debug/layerfs
 	scripts/test-mount.sh .build/debug/layerfs
 	scripts/test-live.sh .build/debug/layerfs
+	scripts/test-legacy.sh .build/debug/layerfs
 	scripts/soak.sh .build/debug/layerfs 150
 
 # The long soak: a mount under listings and readers while a dimension is replaced

@@ -46,7 +46,7 @@ public final class Generation: @unchecked Sendable {
         case (true, false):
             // No index: a region Jessy wrote in one of its legacy layouts, or a broken v1 pair.
             if let legacy = try loadLegacy(location, display: regionDisplay, maxRegionSize: maxRegionSize) { return legacy }
-            throw FormatError(.unusableFile, file: indexDisplay, "file is missing (region.mmap is present and is not a Jessy legacy region either)")
+            throw FormatError(.unusableFile, file: indexDisplay, "file is missing (region.mmap is present)")
         case (false, true): throw FormatError(.unusableFile, file: regionDisplay, "file is missing (index.json is present)")
         case (true, true): break
         }
@@ -58,8 +58,8 @@ public final class Generation: @unchecked Sendable {
         return try Generation(location: location, region: region, index: index, indexFile: FileIdentity(indexStatus))
     }
 
-    /// A region without index.json in one of Jessy's layouts; nil when its first bytes are
-    /// neither (the caller then reports the missing index). The region is read into memory
+    /// A region without index.json in one of Jessy's layouts; nil when it is a v1 region (the
+    /// caller then reports the missing index); an error naming the header when it is neither. The region is read into memory
     /// (`MappedRegion(snapshotOf:)`), not mapped: Jessy rewrites its file in place, and a
     /// generation must keep the bytes it was loaded with.
     static func loadLegacy(_ location: DimensionLocation, display: String, maxRegionSize: UInt64?) throws(FormatError) -> Generation? {
@@ -68,7 +68,13 @@ public final class Generation: @unchecked Sendable {
         let got = head.withUnsafeMutableBytes { b in SystemCalls.retrying { pread(fd, b.baseAddress, b.count, 0) } }
         close(fd)
         if got < 0 { throw SystemCalls.fail(display, "read") }
-        guard LegacyRegion.detect(Array(head[0..<got])) != nil else { return nil }
+        let first = Array(head[0..<got])
+        // A v1 region (its magic) without its index is a broken v1 pair: the caller says so.
+        if first.starts(with: RegionHeader.magic) { return nil }
+        guard LegacyRegion.detect(first) != nil else {
+            throw FormatError(.malformed, file: display, field: "header",
+                              "there is no index.json beside it, and it is neither a v1 region (no \"MMAP\" magic), a Jessy JSON region (no \"JSON\" marker in the first \(LegacyRegion.jsonHeaderSize) bytes) nor a Jessy text region (does not begin with \"DIMENSION:\")")
+        }
         let region = try MappedRegion(snapshotOf: location.regionPath, display: display, maxSize: maxRegionSize)
         let all = region.bytes(offset: 0, count: UInt64(region.size))
         let parsed = try LegacyRegion(parsing: all, file: display)

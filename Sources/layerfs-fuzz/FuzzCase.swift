@@ -39,6 +39,17 @@ enum FuzzCase {
                     if overflow || end > UInt64(body.count) { fatalError("legacy \(layout) layer \(layer.id) outside the input: \(layer)") }
                 }
                 if region.warnings.contains(where: { $0.description.isEmpty }) { fatalError("empty warning") }
+                // What the mount and import do next: v1 ids, checksums, the index. It may
+                // refuse (an id with no v1 id), never crash; what it gives must be a valid index.
+                do throws(FormatError) {
+                    let (index, _) = try region.index(bytes: body, dimensionID: region.dimensionID ?? 1,
+                                                      fallbackTime: Timestamp(seconds: 0), file: "fuzz/region.mmap")
+                    if index.layers.contains(where: { $0.id == 0 }) { fatalError("legacy \(layout): v1 id 0") }
+                    if index.layers.count != region.layers.count { fatalError("legacy \(layout): layers lost") }
+                    _ = try DimensionIndex(parsing: index.serialized, file: "fuzz/index.json")
+                } catch {
+                    if error.description.isEmpty { fatalError("empty error message") }
+                }
             } catch {
                 if error.description.isEmpty { fatalError("empty error message") }
             }

@@ -154,6 +154,21 @@ def fixtures(base, expected):
         json.dump(attrs, f, ensure_ascii=False, indent=1)
 
 
+def rewrite_meta(path, change):
+    """For the bad-file cases: reads a JSON-layout region's metadata the way Jessy's reader
+    does (from JSON up to the first zero byte), lets change(meta) edit it, and writes it back
+    padded to 1024 bytes with the layers' bytes unchanged."""
+    with open(path, "rb") as f:
+        data = f.read()
+    end = data.index(b"\0", 4)
+    meta = json.loads(data[4:end])
+    change(meta)
+    head = b"JSON" + json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    assert len(head) < HEADER, "rewrite_meta needs metadata that fits the header"
+    with open(path, "wb") as f:
+        f.write(head + b"\0" * (HEADER - len(head)) + data[HEADER:])
+
+
 def load_spec(path):
     with open(path) as f:
         spec = json.load(f)
