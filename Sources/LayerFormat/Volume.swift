@@ -120,12 +120,17 @@ public struct Volume: Sendable {
         return found
     }
 
-    /// `DNN` directories directly under the base (Jessy's own layout of a volume).
+    /// `DNN` directories directly under the base holding a region.mmap and no index.json:
+    /// Jessy's own layout of a volume. Only those: `consciousness/` itself is full of DNN
+    /// directories, and must still not pass for a volume (`info vol/consciousness` is told to
+    /// name the volume).
     public func topLevelDimensionDirectories() -> [(UInt32, String)] {
         var out: [(UInt32, String)] = []
         for name in SystemCalls.listDirectory(base) ?? [] {
             guard let id = DimensionLocation.consciousnessID(fromDirectoryName: name),
-                  let st = SystemCalls.followStatus(base + "/" + name), SystemCalls.isDirectory(st) else { continue }
+                  let st = SystemCalls.followStatus(base + "/" + name), SystemCalls.isDirectory(st),
+                  SystemCalls.fileStatus(base + "/" + name + "/region.mmap") != nil,
+                  SystemCalls.fileStatus(base + "/" + name + "/index.json") == nil else { continue }
             out.append((id, name))
         }
         return out
