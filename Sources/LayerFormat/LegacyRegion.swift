@@ -1,9 +1,7 @@
 /// A region file as Jessy wrote it before format v1, in either of its two layouts, parsed into
-/// byte ranges. Nothing here is wired into `Generation.load` yet: the mount will call
-/// `LegacyRegion.detect` on a dimension whose region.mmap has no `MMAP` magic and no index.json
-/// (in `Generation.load`, where "index.json is missing" is thrown today), and `layerfs import`
-/// will turn a parsed `LegacyRegion` into a pack. Both layouts are described in docs/FORMAT.md,
-/// "Legacy Jessy regions".
+/// byte ranges. `Generation.load` uses it for a region.mmap without `MMAP` magic and without
+/// index.json; `LegacyGeneration.swift` turns the result into a v1 index for the mount and for
+/// `layerfs import`. Both layouts are described in docs/FORMAT.md, "Legacy Jessy regions".
 ///
 /// The parser only reads; it never trusts a count or an offset before checking it against the
 /// file, because these files come from outside and some are damaged (see `Warning`).
