@@ -196,6 +196,8 @@ expect_eq "import: the mixed volume's result verifies clean" "0" "$("$layerfs" v
 expect_eq "import: mixed SOURCE_BASE untouched" "$before" "$(tree_state "$s")"
 expect "import: the rest of the volume" "$layerfs" import "$s" "$work/dest3"
 expect_eq "import: every dimension of the mixed volume" "$(ls "$s/consciousness" | xargs)" "$(ls "$work/dest3/consciousness" | xargs)"
+expect_eq "import: proto dimensions too" "$(ls "$s/proto" 2>/dev/null | xargs)" "$(ls "$work/dest3/proto" 2>/dev/null | xargs)"
+expect_eq "import: the whole mixed volume verifies clean" "0" "$("$layerfs" verify -q "$work/dest3" >/dev/null 2>&1; echo $?)"
 expect_fail "import: an existing destination dimension is refused, by name" "consciousness/D03: exists already" \
     "$layerfs" import --dimension 3 "$s" "$d2"
 expect_fail "import: never into SOURCE_BASE" "lies inside SOURCE_BASE" "$layerfs" import "$s" "$s/out"
@@ -278,6 +280,8 @@ EOF
 }
 regen first
 inode=$(stat -c %i "$l/D01/region.mmap")
+expect_eq "a base with only Jessy's top-level DNN directories is a volume: verify exits 0" "0" "$("$layerfs" verify -q "$l" >/dev/null 2>&1; echo $?)"
+expect_eq "... and info lists it" "D01 1 Emotion 40" "$("$layerfs" info "$l" 2>/dev/null | awk '$1=="D01"{print $1, $2, $3, $4}')"
 m=$(mnt_new 5)
 expect "live: mount" "$layerfs" mount --poll-interval 100 "$l" "$m"
 cp "$m/D01/layer-010" "$work/old"
