@@ -1,0 +1,198 @@
+import Glibc
+import LayerFormat
+import Synchronization
+
+/// `--access-log`: one JSON object per line, written by a thread of its own. Request threads
+/// only append a finished line to a bounded queue: the queue's lock is held for an append (or,
+/// by the writer, for swapping the batch out), never across a write(2), and is taken only on
+/// the rare events logged (a first read, a refusal, a generation), never on an ordinary READ.
+/// A full queue drops the line and counts it; the writer then logs the loss as one line.
+public final class AccessLog: @unchecked Sendable {
+    // @unchecked: `fd` and `thread` are touched only by the writer thread (and by stop(),
+    // after joining it); everything else is a Mutex or an atomic.
+    public let path: String
+    public let capacity: Int
+    private let queue = Mutex<[String]>([])
+    private let pendingLost = Atomic<UInt64>(0)
+    /// Lines dropped because the queue was full, since the log was opened.
+    public let lostTotal = Atomic<UInt64>(0)
+    /// Lines written.
+    public let written = Atomic<UInt64>(0)
+    private let reopenRequested = Atomic<Bool>(false)
+    private let stopping = Atomic<Bool>(false)
+    private let wake: UnsafeMutablePointer<sem_t>
+    private var fd: Int32 = -1
+    private var thread = pthread_t()
+    private var started = false
+
+    public struct Failure: Error, CustomStringConvertible { public var description: String }
+
+    /// Opens (creates, mode 0640) `path` now, so that a log that cannot be written stops the
+    /// mount before it is made.
+    public init(path: String, capacity: Int = 65_536) throws(Failure) {
+        self.path = path
+        self.capacity = capacity
+        wake = .allocate(capacity: 1)
+        sem_init(wake, 0, 0)
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else {
+            let reason = String(cString: strerror(errno))
+            sem_destroy(wake)
+            wake.deallocate()
+            throw Failure(description: "cannot write the access log '\(path)': \(reason)")
+        }
+    }
+
+    deinit {
+        stop()
+        sem_destroy(wake)
+        wake.deallocate()
+    }
+
+    /// Queues one line (a JSON object without its newline). Never blocks on I/O; drops the
+    /// line, counted, when the writer is `capacity` lines behind.
+    public func append(_ line: String) {
+        let queued = queue.withLock { lines -> Bool in
+            guard lines.count < capacity else { return false }
+            lines.append(line)
+            return true
+        }
+        if !queued {
+            pendingLost.wrappingAdd(1, ordering: .relaxed)
+            lostTotal.wrappingAdd(1, ordering: .relaxed)
+        }
+        sem_post(wake)
+    }
+
+    /// Reopens the file (SIGHUP: logrotate moved it). Lines queued before go to the old
+    /// file or the new one, none is lost.
+    public func reopen() {
+        reopenRequested.store(true, ordering: .releasing)
+        sem_post(wake)
+    }
+
+    public func start() {
+        guard !started else { return }
+        started = true
+        let me = Unmanaged.passRetained(self).toOpaque()
+        pthread_create(&thread, nil, { arg in
+            let log = Unmanaged<AccessLog>.fromOpaque(arg!).takeRetainedValue()
+            log.writerLoop()
+            return nil
+        }, me)
+    }
+
+    /// Writes what is queued, then ends the writer thread and closes the file.
+    public func stop() {
+        if started {
+            started = false
+            stopping.store(true, ordering: .releasing)
+            sem_post(wake)
+            pthread_join(thread, nil)
+        }
+        if fd >= 0 { close(fd); fd = -1 }
+    }
+
+    private func writerLoop() {
+        while true {
+            sem_wait(wake)
+            // Drain the semaphore's other posts: one pass writes everything queued.
+            while sem_trywait(wake) == 0 {}
+            if reopenRequested.exchange(false, ordering: .acquiringAndReleasing) {
+                let fresh = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+                if fresh >= 0 {
+                    // Flush what was queued before the signal into the old file first.
+                    flush()
+                    if fd >= 0 { close(fd) }
+                    fd = fresh
+                }
+            }
+            flush()
+            if stopping.load(ordering: .acquiring) {
+                flush()
+                return
+            }
+        }
+    }
+
+    private func flush() {
+        let lines = queue.withLock { lines -> [String] in
+            let out = lines
+            lines.removeAll(keepingCapacity: true)
+            return out
+        }
+        var text = ""
+        for line in lines { text += line; text += "\n" }
+        let lost = pendingLost.exchange(0, ordering: .relaxed)
+        if lost > 0 { text += AccessLog.line("lost", [("lines", .integer(lost))]) + "\n" }
+        guard !text.isEmpty, fd >= 0 else { return }
+        var bytes = Array(text.utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            done += n
+        }
+        written.wrappingAdd(UInt64(lines.count + (lost > 0 ? 1 : 0)), ordering: .relaxed)
+    }
+
+    // MARK: - Lines
+
+    public enum Value {
+        case integer(UInt64)
+        case string(String)
+    }
+
+    /// `{"time": "...", "event": EVENT, ...fields}`, in the order given.
+    public static func line(_ event: String, _ fields: [(String, Value)]) -> String {
+        var out = "{\"time\":" + JSONText.quote(now()) + ",\"event\":" + JSONText.quote(event)
+        for (key, value) in fields {
+            out += "," + JSONText.quote(key) + ":"
+            switch value {
+            case .integer(let n): out += String(n)
+            case .string(let s): out += JSONText.quote(s)
+            }
+        }
+        return out + "}"
+    }
+
+    /// RFC 3339, UTC, milliseconds: 2026-11-29T15:20:01.123Z.
+    public static func now() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = ts.tv_sec
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        var buffer = [CChar](repeating: 0, count: 32)
+        strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S", &parts)
+        let millis = ts.tv_nsec / 1_000_000
+        return String(cString: buffer) + "." + (millis < 10 ? "00" : millis < 100 ? "0" : "") + String(millis) + "Z"
+    }
+
+    /// The process name the kernel keeps (/proc/PID/comm), "" when it has gone.
+    static func processName(_ pid: pid_t) -> String {
+        let fd = open("/proc/\(pid)/comm", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { return "" }
+        var end = n
+        if buffer[end - 1] == UInt8(ascii: "\n") { end -= 1 }
+        return String(decoding: buffer[0..<end], as: UTF8.self)
+    }
+}
+
+/// errno names as <errno.h> spells them, for logs and metric labels.
+public enum ErrnoName {
+    static let names: [Int32: String] = [
+        EPERM: "EPERM", ENOENT: "ENOENT", EIO: "EIO", E2BIG: "E2BIG", EBADF: "EBADF", EAGAIN: "EAGAIN",
+        ENOMEM: "ENOMEM", EACCES: "EACCES", EFAULT: "EFAULT", EBUSY: "EBUSY", EEXIST: "EEXIST", EXDEV: "EXDEV",
+        ENOTDIR: "ENOTDIR", EISDIR: "EISDIR", EINVAL: "EINVAL", EFBIG: "EFBIG", ENOSPC: "ENOSPC", EROFS: "EROFS",
+        EMLINK: "EMLINK", ERANGE: "ERANGE", ENAMETOOLONG: "ENAMETOOLONG", ENOSYS: "ENOSYS", ENOTEMPTY: "ENOTEMPTY",
+        ENODATA: "ENODATA", EOPNOTSUPP: "EOPNOTSUPP", ENOTCONN: "ENOTCONN", EINTR: "EINTR", EDQUOT: "EDQUOT",
+    ]
+
+    public static func name(_ errno: Int32) -> String { names[errno] ?? "E\(errno)" }
+}
