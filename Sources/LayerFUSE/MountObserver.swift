@@ -17,6 +17,9 @@ public final class MountObserver: @unchecked Sendable {
     let fs: FileSystem
     private var key = pthread_key_t()
     let firstReads = FirstReadFilter()
+    /// Set by the first OPEN answered (--open-calls): from then on each open is logged, and
+    /// READs are not (the kernel's page cache hides repeated READs, never an OPEN).
+    private let opensSeen = Atomic<Bool>(false)
     /// When the daemon started serving (CLOCK_MONOTONIC ns), for uptime.
     public let startedAt = MountObserver.monotonic()
 
@@ -82,16 +85,18 @@ public final class MountObserver: @unchecked Sendable {
     func served(_ req: fuse_req_t?, _ node: UInt64, _ count: Int) {
         let s = scope()
         counters.read(bytes: count, nanoseconds: MountObserver.monotonic() &- s.started, slot: s.slot)
-        guard let accessLog, let caller = fuse_req_ctx(req)?.pointee else { return }
+        guard let accessLog, !opensSeen.load(ordering: .relaxed), let caller = fuse_req_ctx(req)?.pointee else { return }
         guard firstReads.firstTime(pid: caller.pid, node: node) else { return }
-        accessLog.append(AccessLog.line("read", callerFields(caller) + nodeFields(NodeID(rawValue: node))))
+        accessLog.append(AccessLog.line("read", callerFields(caller) + nodeFields(NodeID(rawValue: node)) + [("seen", .string("read"))]))
     }
 
-    /// An OPEN answered (only with --open-calls): the next READ of this process is a first read
-    /// again, so that a process reading a layer is logged once per open.
+    /// An OPEN of a layer answered (only with --open-calls, else the kernel sends none): logged
+    /// as the process's read of the layer, once per open, whether or not its READs reach the
+    /// daemon past the page cache.
     func opened(_ req: fuse_req_t?, _ node: UInt64) {
-        guard accessLog != nil, let caller = fuse_req_ctx(req)?.pointee else { return }
-        firstReads.forget(pid: caller.pid, node: node)
+        guard let accessLog, let caller = fuse_req_ctx(req)?.pointee else { return }
+        if !opensSeen.load(ordering: .relaxed) { opensSeen.store(true, ordering: .relaxed) }
+        accessLog.append(AccessLog.line("read", callerFields(caller) + nodeFields(NodeID(rawValue: node)) + [("seen", .string("open"))]))
     }
 
     // MARK: - Lines
@@ -135,8 +140,6 @@ final class FirstReadFilter: @unchecked Sendable {
     static let size = 1 << 16
     static let probes = 16
     private let cells: UnsafeMutablePointer<Atomic<UInt64>>
-    /// A cell freed by `forget`: never matched, never reused (a probe chain stays intact).
-    static let tombstone: UInt64 = 1
 
     init() {
         cells = .allocate(capacity: FirstReadFilter.size)
@@ -149,12 +152,12 @@ final class FirstReadFilter: @unchecked Sendable {
     }
 
     static func fingerprint(pid: pid_t, node: UInt64) -> UInt64 {
-        // splitmix64 of the pair; 0 and 1 are reserved (empty, tombstone).
+        // splitmix64 of the pair, never 0 (an empty cell).
         var z = node ^ (UInt64(UInt32(bitPattern: pid)) &* 0x9E37_79B9_7F4A_7C15)
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         z ^= z >> 31
-        return z | 2
+        return z | 1
     }
 
     /// True the first time the pair is seen (the caller logs it).
@@ -173,16 +176,5 @@ final class FirstReadFilter: @unchecked Sendable {
         }
         cells[start & (FirstReadFilter.size - 1)].store(fp, ordering: .relaxed)
         return true
-    }
-
-    func forget(pid: pid_t, node: UInt64) {
-        let fp = FirstReadFilter.fingerprint(pid: pid, node: node)
-        let start = Int(truncatingIfNeeded: fp >> 16)
-        for probe in 0..<FirstReadFilter.probes {
-            let i = (start &+ probe) & (FirstReadFilter.size - 1)
-            let current = cells[i].load(ordering: .relaxed)
-            if current == 0 { return }
-            if current == fp { _ = cells[i].compareExchange(expected: fp, desired: FirstReadFilter.tombstone, ordering: .relaxed) }
-        }
     }
 }
