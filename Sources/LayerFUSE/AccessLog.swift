@@ -77,6 +77,7 @@ public final class AccessLog: @unchecked Sendable {
         let me = Unmanaged.passRetained(self).toOpaque()
         pthread_create(&thread, nil, { arg in
             let log = Unmanaged<AccessLog>.fromOpaque(arg!).takeRetainedValue()
+            Signals.blockAll()
             log.writerLoop()
             return nil
         }, me)
@@ -195,4 +196,15 @@ public enum ErrnoName {
     ]
 
     public static func name(_ errno: Int32) -> String { names[errno] ?? "E\(errno)" }
+}
+
+public enum Signals {
+    /// For the daemon's own threads started before its signal handling is set up: a signal
+    /// must reach libfuse's handlers or the SIGHUP listener, never a thread that ignores it
+    /// (libfuse's SIGHUP handler run on it would end the session).
+    public static func blockAll() {
+        var set = sigset_t()
+        sigfillset(&set)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import LayerFSCore
+import LayerFUSE
 import Logging
 
 /// How `layerfs status` reaches a mount's daemon: a Unix socket named after the mount's
@@ -79,6 +80,7 @@ enum ControlSocket {
             return nil
         }
         BackgroundThread.start {
+            Signals.blockAll()
             while true {
                 let client = accept(fd, nil, nil)
                 if client < 0 {

@@ -1,5 +1,6 @@
 import Glibc
 import LayerFSCore
+import LayerFUSE
 import Logging
 import Synchronization
 
@@ -25,6 +26,7 @@ final class MetricsFile: Sendable {
     func start() {
         write()
         BackgroundThread.start { [self] in
+            Signals.blockAll()
             var slept = 0
             while !stopped.load(ordering: .acquiring) {
                 // In steps of 100 ms, so that stop() is prompt.
