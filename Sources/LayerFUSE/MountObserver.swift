@@ -81,7 +81,8 @@ public final class MountObserver: @unchecked Sendable {
         accessLog.append(AccessLog.line("refused", fields))
     }
 
-    /// A READ answered with `count` bytes.
+    /// A READ about to be answered with `count` bytes: called before the reply, while the
+    /// request (and the reader, whose /proc entry names it) still exist.
     func served(_ req: fuse_req_t?, _ node: UInt64, _ count: Int) {
         let s = scope()
         counters.read(bytes: count, nanoseconds: MountObserver.monotonic() &- s.started, slot: s.slot)

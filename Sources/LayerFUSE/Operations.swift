@@ -86,8 +86,8 @@ enum Operations {
                     // Straight from the mapping: libfuse hands the pointer to writev. If the
                     // region was truncated under us the kernel's copy fails (EFAULT) and the
                     // reader gets EIO; the daemon never touches the bytes itself.
-                    _ = fuse_reply_buf(req, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
                     ctx.observer.served(req, ino, bytes.count)
+                    _ = fuse_reply_buf(req, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
                 }
             } catch {
                 Reply.error(req, error)
