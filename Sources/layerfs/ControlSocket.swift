@@ -65,6 +65,13 @@ enum ControlSocket {
             logger.warning("status socket not created: cannot make '\(dir)': \(String(cString: strerror(errno)))")
             return nil
         }
+        // The directory must be ours and writable by no one else: a directory someone else
+        // made in /tmp could otherwise hold (and replace) the socket.
+        var st = stat()
+        guard lstat(dir, &st) == 0, st.st_mode & S_IFMT == S_IFDIR, st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else {
+            logger.warning("status socket not created: '\(dir)' is not a directory of this user writable by it alone")
+            return nil
+        }
         let path = dir + "/" + name(device: device)
         guard var addr = address(path) else { logger.warning("status socket path too long: \(path)"); return nil }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

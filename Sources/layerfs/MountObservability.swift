@@ -31,7 +31,16 @@ final class MountObservability: Sendable {
     /// Once mounted: the mount line, the status socket (named after the mount's device), the
     /// first metrics file.
     func mounted(plan: MountPlan, device: String?, fs: FileSystem, observer: MountObserver, logger: Logger) {
-        let fuseOptions = options.fuseOptions(source: plan.source)
+        // The kernel's options, then layerfs's own as -o spells them.
+        var shown = options.fuseOptions(source: plan.source)
+        if let n = options.pollInterval { shown.append("poll_interval=\(n)") }
+        if let n = options.readaheadKB { shown.append("readahead_kb=\(n)") }
+        if let n = options.maxRegionSize { shown.append("max_region_size=\(n)") }
+        if options.maxThreads != 16 { shown.append("max_threads=\(options.maxThreads)") }
+        if options.openCalls { shown.append("open_calls") }
+        if options.verifyReads { shown.append("verify_reads") }
+        if options.debug { shown.append("debug") }
+        let fuseOptions = shown
         accessLog?.append(AccessLog.line("mount", [("source", .string(plan.source)), ("mountpoint", .string(plan.mountpoint)),
                                                    ("pid", .integer(UInt64(getpid()))), ("options", .string(fuseOptions.joined(separator: ",")))]))
         let report = MountReport(source: plan.source, mountpoint: plan.mountpoint, options: fuseOptions,
