@@ -1,12 +1,13 @@
 import Glibc
-import LayerFormat
 import Synchronization
 
 /// `--access-log`: one JSON object per line, written by a thread of its own. Request threads
 /// only append a finished line to a bounded queue: the queue's lock is held for an append (or,
 /// by the writer, for swapping the batch out), never across a write(2), and is taken only on
 /// the rare events logged (a first read, a refusal, a generation), never on an ordinary READ.
-/// A full queue drops the line and counts it; the writer then logs the loss as one line.
+/// The writer wakes every 100 ms (or when the queue is a quarter full) and writes what
+/// queued in one write(2). A full queue drops the line and counts it; the writer then logs
+/// the loss as one line.
 public final class AccessLog: @unchecked Sendable {
     // @unchecked: `fd` and `thread` are touched only by the writer thread (and by stop(),
     // after joining it); everything else is a Mutex or an atomic.
@@ -52,16 +53,19 @@ public final class AccessLog: @unchecked Sendable {
     /// Queues one line (a JSON object without its newline). Never blocks on I/O; drops the
     /// line, counted, when the writer is `capacity` lines behind.
     public func append(_ line: String) {
-        let queued = queue.withLock { lines -> Bool in
-            guard lines.count < capacity else { return false }
+        let (queued, count) = queue.withLock { lines -> (Bool, Int) in
+            guard lines.count < capacity else { return (false, lines.count) }
             lines.append(line)
-            return true
+            return (true, lines.count)
         }
         if !queued {
             pendingLost.wrappingAdd(1, ordering: .relaxed)
             lostTotal.wrappingAdd(1, ordering: .relaxed)
         }
-        sem_post(wake)
+        // The writer wakes by itself every `period`; waking it for every line would cost a
+        // context switch and a write(2) per line (measured: twice the daemon's CPU time for
+        // a cold read of 1000 small layers). Only a queue filling up calls it early.
+        if count >= capacity / 4 { sem_post(wake) }
     }
 
     /// Reopens the file (SIGHUP: logrotate moved it). Lines queued before go to the old
@@ -94,9 +98,16 @@ public final class AccessLog: @unchecked Sendable {
         if fd >= 0 { close(fd); fd = -1 }
     }
 
+    /// How long a line may wait in the queue: the writer's own pace.
+    static let period: Int = 100_000_000   // ns
+
     private func writerLoop() {
         while true {
-            sem_wait(wake)
+            var deadline = timespec()
+            clock_gettime(CLOCK_REALTIME, &deadline)
+            deadline.tv_nsec += AccessLog.period
+            if deadline.tv_nsec >= 1_000_000_000 { deadline.tv_sec += 1; deadline.tv_nsec -= 1_000_000_000 }
+            _ = sem_timedwait(wake, &deadline)
             // Drain the semaphore's other posts: one pass writes everything queued.
             while sem_trywait(wake) == 0 {}
             if reopenRequested.exchange(false, ordering: .acquiringAndReleasing) {
@@ -145,30 +156,71 @@ public final class AccessLog: @unchecked Sendable {
         case string(String)
     }
 
-    /// `{"time": "...", "event": EVENT, ...fields}`, in the order given.
+    /// `{"time": "...", "event": EVENT, ...fields}`, in the order given. Built as bytes: a
+    /// first read formats one line on the request's thread, and String concatenation cost
+    /// more than the rest of the request (measured with perf on a cold read of 1000 layers).
     public static func line(_ event: String, _ fields: [(String, Value)]) -> String {
-        var out = "{\"time\":" + JSONText.quote(now()) + ",\"event\":" + JSONText.quote(event)
+        var out: [UInt8] = []
+        out.reserveCapacity(320)
+        out += Array("{\"time\":\"".utf8)
+        appendTime(&out)
+        out += Array("\",\"event\":".utf8)
+        appendQuoted(&out, event)
         for (key, value) in fields {
-            out += "," + JSONText.quote(key) + ":"
+            out.append(UInt8(ascii: ","))
+            appendQuoted(&out, key)
+            out.append(UInt8(ascii: ":"))
             switch value {
-            case .integer(let n): out += String(n)
-            case .string(let s): out += JSONText.quote(s)
+            case .integer(let n): out += Array(String(n).utf8)
+            case .string(let s): appendQuoted(&out, s)
             }
         }
-        return out + "}"
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A JSON string literal, as JSONText.quote writes it, straight into bytes.
+    static func appendQuoted(_ out: inout [UInt8], _ s: String) {
+        out.append(UInt8(ascii: "\""))
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case UInt8(ascii: "\n"): out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case UInt8(ascii: "\r"): out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case UInt8(ascii: "\t"): out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0..<0x20:
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 0xF)]]
+            default: out.append(b)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
     }
 
     /// RFC 3339, UTC, milliseconds: 2026-11-29T15:20:01.123Z.
     public static func now() -> String {
+        var out: [UInt8] = []
+        appendTime(&out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func appendTime(_ out: inout [UInt8]) {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         var t = ts.tv_sec
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        var buffer = [CChar](repeating: 0, count: 32)
-        strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S", &parts)
-        let millis = ts.tv_nsec / 1_000_000
-        return String(cString: buffer) + "." + (millis < 10 ? "00" : millis < 100 ? "0" : "") + String(millis) + "Z"
+        var p = tm()
+        gmtime_r(&t, &p)
+        func digits(_ v: Int32, _ n: Int) {
+            var d = [UInt8](repeating: UInt8(ascii: "0"), count: n)
+            var v = v
+            for i in stride(from: n - 1, through: 0, by: -1) { d[i] = UInt8(ascii: "0") + UInt8(v % 10); v /= 10 }
+            out += d
+        }
+        digits(p.tm_year + 1900, 4); out.append(UInt8(ascii: "-")); digits(p.tm_mon + 1, 2); out.append(UInt8(ascii: "-"))
+        digits(p.tm_mday, 2); out.append(UInt8(ascii: "T")); digits(p.tm_hour, 2); out.append(UInt8(ascii: ":"))
+        digits(p.tm_min, 2); out.append(UInt8(ascii: ":")); digits(p.tm_sec, 2); out.append(UInt8(ascii: "."))
+        digits(Int32(ts.tv_nsec / 1_000_000), 3); out.append(UInt8(ascii: "Z"))
     }
 
     /// The process name the kernel keeps (/proc/PID/comm), "" when it has gone.

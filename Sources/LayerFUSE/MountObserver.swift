@@ -39,6 +39,22 @@ public final class MountObserver: @unchecked Sendable {
         var slot = 0
         var node: UInt64 = 0
         var started: UInt64 = 0
+        /// The last process name this thread read from /proc, kept for a second: a process
+        /// reading many layers costs one /proc read, not one per layer. A second is short
+        /// enough that an exec (same pid, new name) shows soon.
+        var namedPid: pid_t = -1
+        var name = ""
+        var namedAt: UInt64 = 0
+    }
+
+    func processName(_ pid: pid_t) -> String {
+        let s = scope()
+        let now = MountObserver.monotonic()
+        if s.namedPid == pid && now &- s.namedAt < 1_000_000_000 { return s.name }
+        s.name = AccessLog.processName(pid)
+        s.namedPid = pid
+        s.namedAt = now
+        return s.name
     }
 
     private func scope() -> RequestScope {
@@ -105,7 +121,7 @@ public final class MountObserver: @unchecked Sendable {
     func callerFields(_ caller: fuse_ctx?) -> [(String, AccessLog.Value)] {
         guard let caller else { return [] }
         return [("uid", .integer(UInt64(caller.uid))), ("gid", .integer(UInt64(caller.gid))),
-                ("pid", .integer(UInt64(max(0, caller.pid)))), ("process", .string(AccessLog.processName(caller.pid)))]
+                ("pid", .integer(UInt64(max(0, caller.pid)))), ("process", .string(processName(caller.pid)))]
     }
 
     func nodeFields(_ node: NodeID) -> [(String, AccessLog.Value)] {

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Synchronization
 import XCTest
+@testable import LayerFormat
 @testable import LayerFSCore
 @testable import LayerFUSE
 
@@ -79,6 +80,14 @@ final class ObservabilityTests: XCTestCase {
         XCTAssertEqual(object?["process"] as? String, "a\"b\n")
         let time = object?["time"] as? String ?? ""
         XCTAssertNotNil(time.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"#, options: .regularExpression), time)
+    }
+
+    func testLineQuotingIsTheIndexWritersQuoting() {
+        for text in ["plain", "a\"b\\c", "tab\tnew\nline\r", "\u{1}\u{1f}", "é, 日本, 🙂", ""] {
+            var out: [UInt8] = []
+            AccessLog.appendQuoted(&out, text)
+            XCTAssertEqual(String(decoding: out, as: UTF8.self), JSONText.quote(text))
+        }
     }
 
     func testAccessLogWritesEverythingQueuedAndReopens() throws {
