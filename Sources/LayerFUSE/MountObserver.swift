@@ -16,7 +16,8 @@ public final class MountObserver: @unchecked Sendable {
     public let accessLog: AccessLog?
     let fs: FileSystem
     private var key = pthread_key_t()
-    let firstReads = FirstReadFilter()
+    /// Only with an access log: its table takes 512 KiB.
+    let firstReads: FirstReadFilter?
     /// Set by the first OPEN answered (--open-calls): from then on each open is logged, and
     /// READs are not (the kernel's page cache hides repeated READs, never an OPEN).
     private let opensSeen = Atomic<Bool>(false)
@@ -26,6 +27,7 @@ public final class MountObserver: @unchecked Sendable {
     public init(fs: FileSystem, accessLog: AccessLog? = nil) {
         self.fs = fs
         self.accessLog = accessLog
+        firstReads = accessLog == nil ? nil : FirstReadFilter()
         pthread_key_create(&key) { scope in
             if let scope { Unmanaged<RequestScope>.fromOpaque(scope).release() }
         }
@@ -103,7 +105,7 @@ public final class MountObserver: @unchecked Sendable {
         let s = scope()
         counters.read(bytes: count, nanoseconds: MountObserver.monotonic() &- s.started, slot: s.slot)
         guard let accessLog, !opensSeen.load(ordering: .relaxed), let caller = fuse_req_ctx(req)?.pointee else { return }
-        guard firstReads.firstTime(pid: caller.pid, node: node) else { return }
+        guard firstReads?.firstTime(pid: caller.pid, node: node) == true else { return }
         accessLog.append(AccessLog.line("read", callerFields(caller) + nodeFields(NodeID(rawValue: node)) + [("seen", .string("read"))]))
     }
 
