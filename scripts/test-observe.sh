@@ -251,6 +251,7 @@ expect "unmount" "$layerfs" unmount "$m"
 m=$(mnt_new 6)
 expect_fail "--access-log must be absolute" "must be an absolute path" "$layerfs" mount --access-log rel.log "$v" "$m"
 expect_fail "--metrics-file in a missing directory" "does not exist" "$layerfs" mount --metrics-file /nonexistent/x.prom "$v" "$m"
+expect_fail "--metrics-file naming a directory" "names no file" "$layerfs" mount --metrics-file "$work/metrics/" "$v" "$m"
 expect_fail "--metrics-interval 0" "out of range \(1 to 86400 seconds\)" "$layerfs" mount --metrics-interval 0 "$v" "$m"
 expect_fail "-o metrics_interval=x" "not a whole number" "$layerfs" mount -o metrics_interval=x "$v" "$m"
 expect_fail "status of a directory that is no mount" "is not mounted" "$layerfs" status "$work"

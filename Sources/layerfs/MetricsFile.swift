@@ -46,10 +46,17 @@ final class MetricsFile: Sendable {
         write()
     }
 
+    /// An absolute path's directory and last name ("/a/b.prom" -> ("/a", "b.prom")).
+    static func split(_ path: String) -> (directory: String, name: String)? {
+        guard path.hasPrefix("/"), let slash = path.lastIndex(of: "/") else { return nil }
+        let directory = String(path[..<slash])
+        return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
+    }
+
     func write() {
         let text = render()
-        let slash = path.lastIndex(of: "/").map { path[..<$0] } ?? ""
-        let temporary = String(slash) + "/." + path.split(separator: "/").last.map(String.init)! + ".tmp-\(getpid())"
+        guard let (dir, name) = MetricsFile.split(path) else { return }
+        let temporary = (dir == "/" ? "" : dir) + "/." + name + ".tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         var problem: String?
         if fd < 0 {

@@ -34,9 +34,10 @@ extension MountPlan {
             close(fd)
         }
         if let path = options.metricsFile {
+            guard let (dir, name) = MetricsFile.split(path), !name.isEmpty, name != ".", name != ".." else {
+                throw Failure(description: "--metrics-file '\(path)' names no file")
+            }
             // Written as a temporary file beside it, then renamed: the directory must be writable.
-            let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-            let dir = directory.isEmpty ? "/" : directory
             var st = stat()
             guard stat(dir, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
                 throw Failure(description: "--metrics-file '\(path)': directory '\(dir)' does not exist")
