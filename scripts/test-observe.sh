@@ -148,7 +148,11 @@ pid=$(daemon_pid "$m")
 expect "status of a fresh mount" "$layerfs" status "$m"
 expect "read every layer of D15 once" bash -c "cat '$m'/D15/layer-* > /dev/null"
 expect "and again (from the page cache)" bash -c "cat '$m'/D15/layer-* > /dev/null"
+expect_fail "getfattr of an attribute the layer lacks: ENODATA" "No such attribute" getfattr -n user.nope "$m/D15/layer-002"
+expect_fail "twice" "No such attribute" getfattr -n user.nope "$m/D15/layer-002"
 status=$("$layerfs" status --json "$m")
+expect_eq "status: the two ENODATA answers are counted for D15" "2" \
+    "$(json '[x for x in d["dimensions"] if x["dimension"] == "D15"][0]["errors"].get("ENODATA")' <<<"$status")"
 expect_eq "status: bytes read equal the bytes of the layers read" "$total_bytes" \
     "$(json 'd["totals"]["read_bytes"]' <<<"$status")"
 expect_eq "status: D15's own bytes read" "$total_bytes" \
