@@ -46,6 +46,7 @@ test: deps
 	scripts/test-mount.sh .build/debug/layerfs
 	scripts/test-live.sh .build/debug/layerfs
 	scripts/test-legacy.sh .build/debug/layerfs
+	scripts/test-observe.sh .build/debug/layerfs
 	scripts/soak.sh .build/debug/layerfs 150
 
 # The long soak: a mount under listings and readers while a dimension is replaced
@@ -71,6 +72,7 @@ bench: release
 	scripts/bench-format.sh $(RELEASE)
 	scripts/bench-live.sh $(RELEASE)
 	scripts/bench-update.sh $(RELEASE)
+	scripts/bench-observe.sh $(RELEASE)
 
 # The lifetime model's long run (make test runs 10 000 sequences): SEQUENCES=N SEED=first.
 model: deps

@@ -35,6 +35,8 @@ public final class DimensionSlot: Sendable {
         /// Why the newest files are not served (shown as `user.error` beside a served
         /// generation, so a user can see why an update was not taken).
         var pendingError: FormatError?
+        /// Loads taken and refused, for `layerfs status` (FileSystem+Status.swift).
+        var history = LoadHistory()
 
         init(tagging: NodeTagging, firstVersion: UInt64) {
             held = HeldGenerations(tagging: tagging, firstVersion: firstVersion)
@@ -109,9 +111,19 @@ public final class DimensionSlot: Sendable {
     /// Loads the files as they are now into `state` (first load, or a reload by refresh).
     /// A first load that fails marks the dimension failed; a reload that fails keeps the
     /// generation being served (the writer may be half way) and remembers why.
-    static func load(_ location: DimensionLocation, into state: inout State, maxRegionSize: UInt64?) -> LoadOutcome {
+    static func load(_ location: DimensionLocation, into state: inout State, maxRegionSize: UInt64?,
+                     events: (@Sendable (GenerationEvent) -> Void)? = nil) -> LoadOutcome {
         let pathSignature = DimensionSignature.read(location)
         guard pathSignature.directory != nil else { return .vanished }
+        let started = LoadHistory.monotonicNanoseconds()
+        let outcome = loadFiles(location, into: &state, pathSignature: pathSignature, maxRegionSize: maxRegionSize)
+        state.history.record(outcome, served: state.served, since: started)
+        if let events { state.history.report(outcome, served: state.served, dimension: location.displayPath, to: events) }
+        return outcome
+    }
+
+    static func loadFiles(_ location: DimensionLocation, into state: inout State, pathSignature: DimensionSignature,
+                          maxRegionSize: UInt64?) -> LoadOutcome {
         do throws(FormatError) {
             guard let generation = try Generation.load(location, maxRegionSize: maxRegionSize) else {
                 state.leave(to: .empty)

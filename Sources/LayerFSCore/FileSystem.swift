@@ -23,6 +23,8 @@ public final class FileSystem: Sendable {
         public var firstVersion: UInt64 = 1
         /// Owners and modes shown (the volume's own unless overridden).
         public var presentation = Presentation()
+        /// Told of every generation served or refused (the access log); called under the slot's lock.
+        public var generationEvents: (@Sendable (GenerationEvent) -> Void)?
 
         public init(base: String) { self.base = base }
     }
@@ -136,7 +138,8 @@ public final class FileSystem: Sendable {
                 logger.error("dimension \(slot.location.displayPath) lies under the mountpoint of this mount: not served")
             }
             if state.isUnloaded {
-                switch DimensionSlot.load(slot.location, into: &state, maxRegionSize: configuration.maxRegionSize) {
+                switch DimensionSlot.load(slot.location, into: &state, maxRegionSize: configuration.maxRegionSize,
+                                         events: configuration.generationEvents) {
                 case .taken, .vanished: break
                 case .rejected(let error): logger.error("dimension \(slot.location.displayPath) is not served: \(error.description)")
                 case .deferred(let layer): logger.warning("dimension \(slot.location.displayPath): load deferred, layer \(layer) has no free node id until older generations are forgotten")

@@ -108,7 +108,8 @@ extension FileSystem {
                 return (.broken, node)
             }
             let before = state.served
-            let outcome = DimensionSlot.load(slot.location, into: &state, maxRegionSize: configuration.maxRegionSize)
+            let outcome = DimensionSlot.load(slot.location, into: &state, maxRegionSize: configuration.maxRegionSize,
+                                             events: configuration.generationEvents)
             malloc_trim(0)
             switch outcome {
             case .taken: return (.taken(before: before, after: state.served), node)

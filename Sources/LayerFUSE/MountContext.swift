@@ -21,9 +21,12 @@ public final class MountContext: @unchecked Sendable {
     /// Whether the kernel offered FUSE_CAP_NO_OPEN_SUPPORT (set once, in INIT, before any
     /// OPEN can arrive). Without it an ENOSYS answer to OPEN fails the open.
     private let noOpenOffered = Atomic<Bool>(false)
+    /// Counters and access log (MountObserver.swift): `trace` is its per-request hook.
+    public let observer: MountObserver
 
     public init(fs: FileSystem, logger: Logger, debug: Bool, maxRequest: UInt32 = 1 << 20, readahead: UInt32 = 0,
-                onReady: @escaping @Sendable () -> Void) {
+                observer: MountObserver? = nil, onReady: @escaping @Sendable () -> Void) {
+        self.observer = observer ?? MountObserver(fs: fs)
         self.readahead = readahead
         self.fs = fs
         self.cache = fs.configuration.cache
@@ -36,7 +39,9 @@ public final class MountContext: @unchecked Sendable {
     /// Answer OPEN with ENOSYS (no-open): asked for by the cache policy and offered by the kernel.
     var answersNoOpen: Bool { cache.noOpen && noOpenOffered.load(ordering: .acquiring) }
 
+    /// Called once at the start of every request: the counters' hook as well as the debug log.
     func trace(_ op: String, _ ino: UInt64, _ detail: @autoclosure () -> String = "") {
+        observer.begin(op, ino)
         guard debug else { return }
         logger.debug("\(op) node=\(ino) \(detail())")
     }

@@ -44,6 +44,7 @@ enum Operations {
         }
         ops.forget_multi = { req, count, forgets in
             let ctx = Operations.context(req)
+            ctx.observer.begin("BATCH_FORGET", 0)
             for i in 0..<count {
                 guard let f = forgets?[i] else { continue }
                 ctx.fs.forget(NodeID(rawValue: f.ino), count: f.nlookup)
@@ -71,6 +72,7 @@ enum Operations {
                     return
                 }
                 fi?.pointee.keep_cache = ctx.cache.keepCache ? 1 : 0
+                ctx.observer.opened(req, ino)
                 fuse_reply_open(req, fi)
             } catch {
                 Reply.error(req, error)
@@ -84,6 +86,7 @@ enum Operations {
                     // Straight from the mapping: libfuse hands the pointer to writev. If the
                     // region was truncated under us the kernel's copy fails (EFAULT) and the
                     // reader gets EIO; the daemon never touches the bytes itself.
+                    ctx.observer.served(req, ino, bytes.count)
                     _ = fuse_reply_buf(req, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
                 }
             } catch {

@@ -6,6 +6,7 @@ import LayerFSCore
 /// each operation in `Operations.swift` is a single do/catch whose two branches each reply.
 enum Reply {
     static func error(_ req: fuse_req_t?, _ error: FSError) {
+        if let req { Operations.context(req).observer.failed(req, error.errno) }
         fuse_reply_err(req, error.errno)
     }
 
@@ -74,7 +75,9 @@ enum Reply {
     static func extendedAttribute(_ req: fuse_req_t?, _ value: [UInt8], size: Int) {
         switch extendedAttributeAnswer(count: value.count, size: size) {
         case .length(let n): fuse_reply_xattr(req, n)
-        case .error(let e): fuse_reply_err(req, e)
+        case .error(let e):
+            if let req { Operations.context(req).observer.failed(req, e) }
+            fuse_reply_err(req, e)
         case .value: value.withUnsafeBytes { _ = fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
         }
     }

@@ -21,7 +21,7 @@ struct LayerFS: ParsableCommand {
                 + "  layerfs unmount mountpoint",
         ].joined(separator: "\n\n"),
         version: version,
-        subcommands: [MountCommand.self, UnmountCommand.self, InitCommand.self, PackCommand.self, UpdateCommand.self, VerifyCommand.self, InfoCommand.self, ImportCommand.self],
+        subcommands: [MountCommand.self, UnmountCommand.self, InitCommand.self, PackCommand.self, UpdateCommand.self, VerifyCommand.self, InfoCommand.self, StatusCommand.self, ImportCommand.self],
         // mount(8) runs `layerfs SOURCE MOUNTPOINT -o OPTIONS` for fstab type fuse.layerfs.
         defaultSubcommand: MountCommand.self
     )

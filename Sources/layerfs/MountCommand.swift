@@ -15,7 +15,7 @@ struct MountCommand: ParsableCommand {
 
         Every option also has an -o spelling, for /etc/fstab: /srv/mmap /mnt/layers fuse.layerfs ro,allow_other 0 0
 
-        -o options: allow_other, allow_root, auto_unmount, debug, foreground, log_file=PATH, max_region_size=N, readahead_kb=N, open_calls, poll_interval=MS, verify_reads, max_threads=N, uid=N, gid=N, file_mode=OCTAL, dir_mode=OCTAL, umask=OCTAL, dev, suid, noexec, noatime (nodev and nosuid are the default). mount(8)'s generic options (ro, defaults, nofail, _netdev, x-*) are accepted.
+        -o options: allow_other, allow_root, auto_unmount, debug, foreground, log_file=PATH, max_region_size=N, readahead_kb=N, open_calls, poll_interval=MS, verify_reads, access_log=PATH, metrics_file=PATH, metrics_interval=SECONDS, max_threads=N, uid=N, gid=N, file_mode=OCTAL, dir_mode=OCTAL, umask=OCTAL, dev, suid, noexec, noatime (nodev and nosuid are the default). mount(8)'s generic options (ro, defaults, nofail, _netdev, x-*) are accepted.
 
         Numbers out of range are refused before anything is mounted: poll_interval \(Limits.pollInterval.allowed), max_threads \(Limits.maxThreads.allowed), readahead_kb \(Limits.readaheadKB.allowed), max_region_size and $MMAP_MAX_SIZE \(Limits.maxRegionSize.allowed).
 
@@ -77,6 +77,15 @@ struct MountCommand: ParsableCommand {
     @Flag(help: "Unmount automatically if the daemon dies (fusermount3 waits for it).")
     var autoUnmount = false
 
+    @Option(help: ArgumentHelp("Write an access log there: one JSON object per line (first read of a layer by a process, refusals, generations, mount and unmount); reopened on SIGHUP.", valueName: "path"))
+    var accessLog: String?
+
+    @Option(help: ArgumentHelp("Write the mount's counters there in Prometheus text format (for node_exporter's textfile collector), replaced atomically every --metrics-interval seconds.", valueName: "path"))
+    var metricsFile: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between two writes of --metrics-file (\(Limits.metricsInterval.allowed); default 15).", valueName: "seconds"))
+    var metricsInterval: String?
+
     @Option(name: .customShort("o"), parsing: .singleValue, help: ArgumentHelp("Mount options, comma-separated (see above).", valueName: "options"))
     var options: [String] = []
 
@@ -105,6 +114,9 @@ struct MountCommand: ParsableCommand {
         if let uid { mo.presentation.uid = try Limits.owner.parse(uid, spelling: "--uid \(uid)") }
         if let gid { mo.presentation.gid = try Limits.owner.parse(gid, spelling: "--gid \(gid)") }
         if let fileMode { mo.presentation.fileMode = try Limits.mode.parse(fileMode, spelling: "--file-mode \(fileMode)") }
+        mo.accessLog = accessLog ?? mo.accessLog
+        mo.metricsFile = metricsFile ?? mo.metricsFile
+        if let metricsInterval { mo.metricsInterval = try Limits.metricsInterval.parse(metricsInterval, spelling: "--metrics-interval \(metricsInterval)") }
         if let dirMode { mo.presentation.directoryMode = try Limits.mode.parse(dirMode, spelling: "--dir-mode \(dirMode)") }
         return mo
     }

@@ -23,6 +23,10 @@ struct MountOptions {
     var requestedReadWrite = false
     var autoUnmount = false
     var presentation = Presentation()
+    /// Observability (ObservabilityOptions.swift): the access log, the metrics file and its interval.
+    var accessLog: String?
+    var metricsFile: String?
+    var metricsInterval: Int?
 
     /// Options mount(8) or mount.fuse3 may pass that do not change what layerfs does.
     static let ignored: Set<String> = ["ro", "defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "users",
@@ -65,6 +69,7 @@ struct MountOptions {
             case "file_mode": presentation.fileMode = try number(Limits.mode)
             case "dir_mode": presentation.directoryMode = try number(Limits.mode)
             case "umask": presentation.umask = try number(Limits.umask)
+            case "access_log", "metrics_file", "metrics_interval": try applyObservability(name, value, option)
             default:
                 if MountOptions.ignored.contains(name) || name.hasPrefix("x-") || name == "comment" { continue }
                 throw SettingError("unknown mount option -o \(option) (see `layerfs mount --help`)")

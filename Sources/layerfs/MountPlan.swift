@@ -89,6 +89,7 @@ struct MountPlan {
             }
             close(fd)
         }
+        try MountPlan.checkObservability(options)
         self.options = options
     }
 
@@ -243,11 +244,18 @@ struct MountPlan {
         configuration.cache.noOpen = !options.openCalls
         configuration.verifyReads = options.verifyReads
         configuration.presentation = options.presentation
+        let observability: MountObservability
+        do throws(AccessLog.Failure) { observability = try MountObservability(options: options) } catch {
+            report("error: \(error.description)")
+            return 1
+        }
+        observability.configure(&configuration)
         let fs = FileSystem(configuration: configuration, logger: logger)
+        let observer = observability.observer(for: fs)
         let mountpoint = self.mountpoint, source = self.source, plan = self
         let readaheadKB = options.readaheadKB ?? (geteuid() == 0 ? 1024 : 0)
         let context = MountContext(fs: fs, logger: logger, debug: options.debug,
-                                   readahead: UInt32(clamping: readaheadKB * 1024)) {
+                                   readahead: UInt32(clamping: readaheadKB * 1024), observer: observer) {
             logger.info("mounted \(source) on \(mountpoint): \(fs.dimensionCount) dimensions")
             // Set before the INIT reply (below, before the loop starts) so that the first read
             // already has it, and checked once the reply is out, which caps it to the reply's
@@ -264,7 +272,9 @@ struct MountPlan {
             report("error: \(error.description)")
             return 1
         }
-        if let device = MountTable.mount(at: mountpoint).flatMap({ MountTable.deviceNumber($0.device) }) {
+        let ownMount = MountTable.mount(at: mountpoint)
+        observability.mounted(plan: self, device: ownMount?.device, fs: fs, observer: observer, logger: logger)
+        if let device = ownMount.flatMap({ MountTable.deviceNumber($0.device) }) {
             fs.setOwnMountDevice(device)
         } else if !mountpoint.hasPrefix("/dev/fd/") {
             logger.warning("\(mountpoint) not found in /proc/self/mountinfo: dimensions moved under the mountpoint later are not detected")
@@ -272,10 +282,11 @@ struct MountPlan {
         if !mountpoint.hasPrefix("/dev/fd/") { setReadahead(logger: logger, afterInit: false) }
         if chdir("/") != 0 { logger.warning("chdir /: \(String(cString: strerror(errno)))") }
         session.installSignalHandlers()
-        HangupListener.start(sink: sink, logger: logger)
+        HangupListener.start(sink: sink, logger: logger, also: { observability.hangup() })
         VolumeWatcher(fs: fs, pollIntervalMilliseconds: options.pollInterval ?? 500) { [session] in session.notify($0) }.start()
         let result = withExtendedLifetime(context) { session.run(maxThreads: options.maxThreads) }
         session.unmount()
+        observability.unmounted(plan: self)
         logger.info("unmounted \(mountpoint)")
         // libfuse's signal handlers end the loop with the signal's number: a clean stop.
         return [0, SIGTERM, SIGINT, SIGHUP].contains(result) ? 0 : 1
@@ -344,7 +355,7 @@ struct MountPlan {
 /// SIGHUP reopens the log file instead of ending the session: the signal is blocked in every
 /// thread (request threads inherit the mask) and one thread waits for it with sigwait.
 enum HangupListener {
-    static func start(sink: LogSink, logger: Logger) {
+    static func start(sink: LogSink, logger: Logger, also: @escaping @Sendable () -> Void = {}) {
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGHUP)
@@ -355,6 +366,7 @@ enum HangupListener {
             var signal: Int32 = 0
             while sigwait(&set, &signal) == 0 {
                 sink.reopen()
+                also()
                 logger.info("SIGHUP: log reopened")
             }
         }

@@ -7,7 +7,7 @@ import Glibc
 /// edits of one, is a typo.
 enum SubcommandGuess {
     /// The subcommands, in the order a tie is settled; `help` is ArgumentParser's own.
-    static let names = ["mount", "unmount", "init", "pack", "update", "verify", "info", "help"]
+    static let names = ["mount", "unmount", "init", "pack", "update", "verify", "info", "status", "help"]
 
     /// Words users reach for out of habit from other tools, with the subcommand they mean.
     static let aliases: [String: String] = [
@@ -15,7 +15,7 @@ enum SubcommandGuess {
         "fsck": "verify", "check": "verify",
         "create": "init", "new": "init", "mkfs": "init",
         "build": "pack",
-        "stat": "info", "status": "info", "show": "info", "list": "info", "ls": "info",
+        "stat": "info", "show": "info", "list": "info", "ls": "info",
     ]
 
     /// The subcommand `word` most likely meant, or nil when it is a subcommand, looks like a
