@@ -7,7 +7,7 @@ import Glibc
 /// edits of one, is a typo.
 enum SubcommandGuess {
     /// The subcommands, in the order a tie is settled; `help` is ArgumentParser's own.
-    static let names = ["mount", "unmount", "init", "pack", "update", "verify", "info", "status", "help"]
+    static let names = ["mount", "unmount", "init", "pack", "update", "verify", "info", "status", "import", "help"]
 
     /// Words users reach for out of habit from other tools, with the subcommand they mean.
     static let aliases: [String: String] = [
@@ -15,6 +15,7 @@ enum SubcommandGuess {
         "fsck": "verify", "check": "verify",
         "create": "init", "new": "init", "mkfs": "init",
         "build": "pack",
+        "convert": "import", "migrate": "import",
         "stat": "info", "show": "info", "list": "info", "ls": "info",
     ]
 
