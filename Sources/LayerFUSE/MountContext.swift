@@ -18,12 +18,14 @@ public final class MountContext: @unchecked Sendable {
     /// at what the INIT reply says, so the reply must say at least that much.
     let readahead: UInt32
     let onReady: @Sendable () -> Void
+    /// Pushes the next small layers into the kernel's cache ahead of a reader (nil: off).
+    let prefetcher: Prefetcher?
     /// Whether the kernel offered FUSE_CAP_NO_OPEN_SUPPORT (set once, in INIT, before any
     /// OPEN can arrive). Without it an ENOSYS answer to OPEN fails the open.
     private let noOpenOffered = Atomic<Bool>(false)
 
     public init(fs: FileSystem, logger: Logger, debug: Bool, maxRequest: UInt32 = 1 << 20, readahead: UInt32 = 0,
-                onReady: @escaping @Sendable () -> Void) {
+                prefetch: Prefetcher.Settings? = nil, onReady: @escaping @Sendable () -> Void) {
         self.readahead = readahead
         self.fs = fs
         self.cache = fs.configuration.cache
@@ -31,6 +33,7 @@ public final class MountContext: @unchecked Sendable {
         self.debug = debug
         self.maxRequest = maxRequest
         self.onReady = onReady
+        prefetcher = prefetch.flatMap { $0.budget > 0 ? Prefetcher(fs: fs, logger: logger, settings: $0) : nil }
     }
 
     /// Answer OPEN with ENOSYS (no-open): asked for by the cache policy and offered by the kernel.

@@ -86,6 +86,7 @@ enum Operations {
                     // reader gets EIO; the daemon never touches the bytes itself.
                     _ = fuse_reply_buf(req, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
                 }
+                ctx.prefetcher?.hint(NodeID(rawValue: ino), offset: offset, count: size)
             } catch {
                 Reply.error(req, error)
             }

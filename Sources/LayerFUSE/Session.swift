@@ -65,7 +65,10 @@ public final class FUSESession: @unchecked Sendable {
         fuse_loop_cfg_set_clone_fd(config, 0)
         fuse_loop_cfg_set_idle_threads(config, min(maxIdleThreads, maxThreads))
         fuse_loop_cfg_set_max_threads(config, maxThreads)
+        if let session { context.prefetcher?.start(session: session) }
         let result = fuse_session_loop_mt(session, config)
+        // Before the session can be destroyed: the prefetcher sends through it.
+        context.prefetcher?.stop()
         fuse_remove_signal_handlers(session)
         return result
     }

@@ -1,0 +1,147 @@
+import CFuse
+import Glibc
+import LayerFSCore
+import Logging
+import Synchronization
+
+/// Pushes the next small layers of a dimension into the kernel's page cache while a reader
+/// walks it in layer order (`cat D/*`, `rsync`, `sha256sum -c`), so that their reads are page
+/// cache hits instead of READ round trips, each of which costs a cross-CPU wake-up of the
+/// daemon and of the reader (the cost the first round measured).
+///
+/// A READ at offset 0 of a small layer is a hint; a thread of its own turns hints into
+/// FUSE_NOTIFY_STORE messages (`fuse_lowlevel_notify_store`) for the layers after it that
+/// the kernel has inodes for, up to `budget` bytes per hint. Never from the request thread:
+/// the kernel locks the page-cache pages it stores into, and a page may be locked by a READ
+/// that only a worker's reply unlocks. The handler only queues (a lock and a semaphore post).
+///
+/// Memory: at most `budget` bytes of page cache ahead of the last READ (the pushed pages are
+/// ordinary clean pages of the layer files, reclaimed like any other). Large layers (over
+/// `largest`) are neither hints nor pushed: their own readahead already streams them.
+public final class Prefetcher: @unchecked Sendable {
+    // @unchecked: `session` is set once before the loop runs and read only by the thread;
+    // the queue and marks are behind `state`; the semaphore is thread-safe by itself.
+    public struct Settings: Sendable {
+        /// Bytes pushed per hint; 0 turns prefetching off.
+        public var budget: UInt64
+        /// Layers larger than this are not pushed.
+        public var largest: UInt64
+
+        public init(budget: UInt64, largest: UInt64 = 64 * 1024) {
+            self.budget = budget
+            self.largest = largest
+        }
+    }
+
+    struct State {
+        var queue: [NodeID] = []
+        /// Per dimension slot: the last layer id sent, and the node it was sent after, so a
+        /// hint inside the range already pushed continues where the push ended.
+        var sent: [Int: (from: UInt32, upTo: UInt32)] = [:]
+        var stopping = false
+        var running = false
+    }
+
+    let settings: Settings
+    private let fs: FileSystem
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let wake: UnsafeMutablePointer<sem_t>
+    private let done: UnsafeMutablePointer<sem_t>
+    private var session: OpaquePointer?
+    /// Counters for the log line at the end: hints taken, layers and bytes stored, failures.
+    private let hints = Atomic<Int>(0), stored = Atomic<Int>(0), storedBytes = Atomic<Int>(0), failures = Atomic<Int>(0)
+    private static let queueLimit = 64
+
+    public init(fs: FileSystem, logger: Logger, settings: Settings) {
+        self.fs = fs
+        self.logger = logger
+        self.settings = settings
+        wake = .allocate(capacity: 1)
+        done = .allocate(capacity: 1)
+        sem_init(wake, 0, 0)
+        sem_init(done, 0, 0)
+    }
+
+    deinit {
+        sem_destroy(wake)
+        sem_destroy(done)
+        wake.deallocate()
+        done.deallocate()
+    }
+
+    /// Starts the thread. `session` must outlive `stop()`.
+    func start(session: OpaquePointer) {
+        self.session = session
+        state.withLock { $0.running = true }
+        BackgroundThread.start { [self] in run() }
+    }
+
+    /// Ends the thread and waits for it: no message is sent after this returns (the session
+    /// may then be destroyed).
+    func stop() {
+        let wasRunning = state.withLock { s -> Bool in
+            s.stopping = true
+            return s.running
+        }
+        guard wasRunning else { return }
+        sem_post(wake)
+        while sem_wait(done) != 0 && errno == EINTR {}
+        logger.info("prefetch: \(hints.load(ordering: .relaxed)) hints, \(stored.load(ordering: .relaxed)) layers (\(storedBytes.load(ordering: .relaxed)) bytes) stored, \(failures.load(ordering: .relaxed)) refused")
+    }
+
+    /// From a READ handler: the reader just read `node` from `offset`, `count` bytes.
+    func hint(_ node: NodeID, offset: off_t, count: Int) {
+        guard offset == 0, UInt64(count) <= settings.largest else { return }
+        let queued = state.withLock { s -> Bool in
+            guard s.running, !s.stopping, s.queue.count < Prefetcher.queueLimit else { return false }
+            // Inside what was already pushed after the same node: nothing new to send yet.
+            if let mark = s.sent[node.slot], node.layerID > mark.from, node.layerID < mark.upTo { return false }
+            s.queue.append(node)
+            return true
+        }
+        if queued { sem_post(wake) }
+    }
+
+    private func run() {
+        defer { sem_post(done) }
+        while true {
+            while sem_wait(wake) != 0 && errno == EINTR {}
+            while let node = state.withLock({ s -> NodeID? in s.stopping || s.queue.isEmpty ? nil : s.queue.removeFirst() }) {
+                push(after: node)
+            }
+            if state.withLock({ $0.stopping }) { return }
+        }
+    }
+
+    private func push(after node: NodeID) {
+        hints.add(1, ordering: .relaxed)
+        let previous = state.withLock { $0.sent[node.slot] }
+        // Continue after what was sent for the same walk, if the reader is still inside it.
+        let after = previous.flatMap { node.layerID >= $0.from && node.layerID <= $0.upTo ? $0.upTo : nil } ?? node.layerID
+        guard let batch = fs.layersAfter(node, after: after, budget: settings.budget, largest: settings.largest),
+              let lastID = batch.items.last?.layerID else { return }
+        state.withLock { $0.sent[node.slot] = (from: node.layerID, upTo: lastID) }
+        withExtendedLifetime(batch.generation) {
+            for item in batch.items {
+                if state.withLock({ $0.stopping }) { return }
+                let bytes = batch.bytes(item)
+                var vector = fuse_bufvec()
+                vector.count = 1
+                vector.buf.size = bytes.count
+                vector.buf.mem = UnsafeMutableRawPointer(mutating: bytes.baseAddress)
+                vector.buf.fd = -1
+                let result = fuse_lowlevel_notify_store(session, item.node.rawValue, 0, &vector, fuse_buf_copy_flags(rawValue: 0))
+                if result == 0 {
+                    stored.add(1, ordering: .relaxed)
+                    storedBytes.add(bytes.count, ordering: .relaxed)
+                } else {
+                    // ENOENT: the kernel forgot the inode meanwhile. Anything else: log once.
+                    if failures.add(1, ordering: .relaxed).newValue == 1 && result != -ENOENT {
+                        logger.notice("prefetch: notify_store refused: \(String(cString: strerror(-result)))")
+                    }
+                }
+            }
+        }
+    }
+}
