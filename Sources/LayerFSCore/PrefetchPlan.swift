@@ -6,9 +6,11 @@ public struct PrefetchBatch: @unchecked Sendable {
     public struct Item: Sendable {
         public let node: NodeID
         public let layerID: UInt32
-        /// The layer's bytes: offset into the region, and length.
+        /// The bytes: offset into the region, and length.
         public let offset: UInt64
         public let size: UInt64
+        /// Where they start in the layer (0 for a whole layer).
+        public var layerOffset: UInt64 = 0
     }
 
     /// Keeps the mapping alive while the items are sent.
@@ -55,8 +57,27 @@ extension FileSystem {
         }
     }
 
-    /// The size of the layer a node names, in any held generation (nil if none has it).
-    public func layerSize(_ node: NodeID) -> UInt64? {
-        (try? layer(node)).map { $0.1.size }
+    /// Bytes [from, from + count) of the layer `node` names, clipped to it: for pushing the
+    /// rest of a large layer under random reads. The same conditions as `layersAfter`.
+    public func layerPart(_ node: NodeID, from: UInt64, count: UInt64) -> PrefetchBatch? {
+        guard node.isLayer, count > 0, let slot = try? slot(node.slot) else { return nil }
+        return slot.withState { state -> PrefetchBatch? in
+            guard let served = state.served, !served.isBroken, let last = state.held.generations.last,
+                  last.generation === served,
+                  let i = served.table.position(of: node.layerID),
+                  state.held.tagging.tag(served.table.records[i].version) == node.tag,
+                  last.lookups[i] > 0 else { return nil }
+            let record = served.table.records[i]
+            guard from < record.size else { return nil }
+            let size = min(count, record.size - from)
+            return PrefetchBatch(generation: served, items: [PrefetchBatch.Item(node: node, layerID: record.id, offset: record.offset + from,
+                                                                                size: size, layerOffset: from)])
+        }
+    }
+
+    /// Bytes of `batch` were stored into the kernel's cache: they count as served for the
+    /// `ServedPagePolicy` (the region's copy of them can go).
+    public func stored(_ batch: PrefetchBatch, _ item: PrefetchBatch.Item) {
+        releaseServed(batch.generation, offset: item.offset, count: item.size)
     }
 }

@@ -33,7 +33,7 @@ public final class MountContext: @unchecked Sendable {
         self.debug = debug
         self.maxRequest = maxRequest
         self.onReady = onReady
-        prefetcher = prefetch.flatMap { $0.budget > 0 ? Prefetcher(fs: fs, logger: logger, settings: $0) : nil }
+        prefetcher = prefetch.flatMap { $0.budget > 0 || $0.randomBudget > 0 ? Prefetcher(fs: fs, logger: logger, settings: $0) : nil }
     }
 
     /// Answer OPEN with ENOSYS (no-open): asked for by the cache policy and offered by the kernel.

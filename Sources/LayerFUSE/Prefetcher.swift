@@ -24,17 +24,34 @@ public final class Prefetcher: @unchecked Sendable {
     public struct Settings: Sendable {
         /// Bytes pushed per hint; 0 turns prefetching off.
         public var budget: UInt64
-        /// Layers larger than this are not pushed.
+        /// Layers larger than this are not pushed after a smaller one.
         public var largest: UInt64
+        /// Bytes of one large layer pushed while it is read at random (small READs away from
+        /// its start), in `chunk`s, one per READ that missed the cache; 0 turns this off.
+        public var randomBudget: UInt64
+        public var chunk: UInt64 = 4 << 20
+        /// A READ of at most this many bytes is a random read (sequential reads come with
+        /// the kernel's readahead, 128 KiB and more).
+        public var randomRead: Int = 16 * 1024
 
-        public init(budget: UInt64, largest: UInt64 = 64 * 1024) {
+        public init(budget: UInt64, largest: UInt64 = 64 * 1024, randomBudget: UInt64 = 0) {
             self.budget = budget
             self.largest = largest
+            self.randomBudget = randomBudget
         }
     }
 
+    enum Hint: Equatable {
+        /// Small layers after this one, in id order.
+        case after(NodeID)
+        /// The rest of this large layer.
+        case rest(NodeID)
+    }
+
     struct State {
-        var queue: [NodeID] = []
+        var queue: [Hint] = []
+        /// Per large layer read at random: how far it has been pushed.
+        var pushed: [NodeID: UInt64] = [:]
         /// Per dimension slot: the last layer id sent, and the node it was sent after, so a
         /// hint inside the range already pushed continues where the push ended.
         var sent: [Int: (from: UInt32, upTo: UInt32)] = [:]
@@ -51,6 +68,8 @@ public final class Prefetcher: @unchecked Sendable {
     private var session: OpaquePointer?
     /// Counters for the log line at the end: hints taken, layers and bytes stored, failures.
     private let hints = Atomic<Int>(0), stored = Atomic<Int>(0), storedBytes = Atomic<Int>(0), failures = Atomic<Int>(0)
+    /// Nanoseconds spent sending.
+    private let busy = Atomic<Int>(0)
     private static let queueLimit = 64
 
     public init(fs: FileSystem, logger: Logger, settings: Settings) {
@@ -87,17 +106,29 @@ public final class Prefetcher: @unchecked Sendable {
         guard wasRunning else { return }
         sem_post(wake)
         while sem_wait(done) != 0 && errno == EINTR {}
-        logger.info("prefetch: \(hints.load(ordering: .relaxed)) hints, \(stored.load(ordering: .relaxed)) layers (\(storedBytes.load(ordering: .relaxed)) bytes) stored, \(failures.load(ordering: .relaxed)) refused")
+        logger.info("prefetch: \(hints.load(ordering: .relaxed)) hints, \(stored.load(ordering: .relaxed)) layers (\(storedBytes.load(ordering: .relaxed)) bytes) stored, \(failures.load(ordering: .relaxed)) refused, \(busy.load(ordering: .relaxed) / 1000) µs sending")
     }
 
     /// From a READ handler: the reader just read `node` from `offset`, `count` bytes.
     func hint(_ node: NodeID, offset: off_t, count: Int) {
-        guard offset == 0, UInt64(count) <= settings.largest else { return }
+        let hint: Hint
+        if offset == 0 && UInt64(count) <= settings.largest && settings.budget > 0 {
+            hint = .after(node)
+        } else if offset > 0 && count <= settings.randomRead && settings.randomBudget > 0 {
+            hint = .rest(node)
+        } else {
+            return
+        }
         let queued = state.withLock { s -> Bool in
-            guard s.running, !s.stopping, s.queue.count < Prefetcher.queueLimit else { return false }
-            // Inside what was already pushed after the same node: nothing new to send yet.
-            if let mark = s.sent[node.slot], node.layerID > mark.from, node.layerID < mark.upTo { return false }
-            s.queue.append(node)
+            guard s.running, !s.stopping, s.queue.count < Prefetcher.queueLimit, !s.queue.contains(hint) else { return false }
+            switch hint {
+            case .after(let node):
+                // Inside what was already pushed after the same node: nothing new to send yet.
+                if let mark = s.sent[node.slot], node.layerID > mark.from, node.layerID < mark.upTo { return false }
+            case .rest(let node):
+                if let pushed = s.pushed[node], pushed >= settings.randomBudget { return false }
+            }
+            s.queue.append(hint)
             return true
         }
         if queued { sem_post(wake) }
@@ -107,21 +138,54 @@ public final class Prefetcher: @unchecked Sendable {
         defer { sem_post(done) }
         while true {
             while sem_wait(wake) != 0 && errno == EINTR {}
-            while let node = state.withLock({ s -> NodeID? in s.stopping || s.queue.isEmpty ? nil : s.queue.removeFirst() }) {
-                push(after: node)
+            while let hint = state.withLock({ s -> Hint? in s.stopping || s.queue.isEmpty ? nil : s.queue.removeFirst() }) {
+                hints.add(1, ordering: .relaxed)
+                switch hint {
+                case .after(let node): push(after: node)
+                case .rest(let node): pushRest(of: node)
+                }
             }
             if state.withLock({ $0.stopping }) { return }
         }
     }
 
     private func push(after node: NodeID) {
-        hints.add(1, ordering: .relaxed)
         let previous = state.withLock { $0.sent[node.slot] }
         // Continue after what was sent for the same walk, if the reader is still inside it.
         let after = previous.flatMap { node.layerID >= $0.from && node.layerID <= $0.upTo ? $0.upTo : nil } ?? node.layerID
         guard let batch = fs.layersAfter(node, after: after, budget: settings.budget, largest: settings.largest),
               let lastID = batch.items.last?.layerID else { return }
         state.withLock { $0.sent[node.slot] = (from: node.layerID, upTo: lastID) }
+        send(batch)
+    }
+
+    /// The next chunk of a large layer read at random, up to the budget.
+    private func pushRest(of node: NodeID) {
+        let from = state.withLock { $0.pushed[node] ?? 0 }
+        guard from < settings.randomBudget else { return }
+        let wanted = min(settings.chunk, settings.randomBudget - from)
+        guard let batch = fs.layerPart(node, from: from, count: wanted), let item = batch.items.first else {
+            // Pushed to its end already, or no longer the served generation's: no more.
+            state.withLock { $0.pushed[node] = settings.randomBudget }
+            return
+        }
+        state.withLock { s in
+            // Bounded: a mount reading many large layers at random forgets the oldest marks
+            // (at worst a layer is pushed again).
+            if s.pushed.count >= 1024 { s.pushed.removeAll() }
+            s.pushed[node] = item.size < wanted ? settings.randomBudget : from + item.size
+        }
+        send(batch)
+    }
+
+    private func send(_ batch: PrefetchBatch) {
+        var started = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &started)
+        defer {
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            busy.add((now.tv_sec - started.tv_sec) * 1_000_000_000 + (now.tv_nsec - started.tv_nsec), ordering: .relaxed)
+        }
         withExtendedLifetime(batch.generation) {
             for item in batch.items {
                 if state.withLock({ $0.stopping }) { return }
@@ -131,8 +195,10 @@ public final class Prefetcher: @unchecked Sendable {
                 vector.buf.size = bytes.count
                 vector.buf.mem = UnsafeMutableRawPointer(mutating: bytes.baseAddress)
                 vector.buf.fd = -1
-                let result = fuse_lowlevel_notify_store(session, item.node.rawValue, 0, &vector, fuse_buf_copy_flags(rawValue: 0))
+                let result = fuse_lowlevel_notify_store(session, item.node.rawValue, off_t(item.layerOffset), &vector,
+                                                        fuse_buf_copy_flags(rawValue: 0))
                 if result == 0 {
+                    fs.stored(batch, item)
                     stored.add(1, ordering: .relaxed)
                     storedBytes.add(bytes.count, ordering: .relaxed)
                 } else {

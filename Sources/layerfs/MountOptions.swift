@@ -28,6 +28,8 @@ struct MountOptions {
     var servedPages: ServedPagePolicy = .drop
     /// `prefetch_kb=`: bytes of the next small layers pushed per READ (0: off).
     var prefetchKB = 1024
+    /// `prefetch_random_mb=`: MiB of a large layer pushed while it is read at random (0: off).
+    var prefetchRandomMB = 256
 
     /// Options mount(8) or mount.fuse3 may pass that do not change what layerfs does.
     static let ignored: Set<String> = ["ro", "defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "users",
@@ -71,6 +73,7 @@ struct MountOptions {
             case "dir_mode": presentation.directoryMode = try number(Limits.mode)
             case "umask": presentation.umask = try number(Limits.umask)
             case "prefetch_kb": prefetchKB = try number(Limits.prefetchKB)
+            case "prefetch_random_mb": prefetchRandomMB = try number(Limits.prefetchRandomMB)
             case "served_pages":
                 guard let value, let policy = ServedPagePolicy(rawValue: value) else {
                     throw SettingError("-o \(option): expected served_pages=keep, drop or pageout")

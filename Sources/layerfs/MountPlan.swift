@@ -249,7 +249,8 @@ struct MountPlan {
         let readaheadKB = options.readaheadKB ?? (geteuid() == 0 ? 1024 : 0)
         let context = MountContext(fs: fs, logger: logger, debug: options.debug,
                                    readahead: UInt32(clamping: readaheadKB * 1024),
-                                   prefetch: Prefetcher.Settings(budget: UInt64(options.prefetchKB) * 1024)) {
+                                   prefetch: Prefetcher.Settings(budget: UInt64(options.prefetchKB) * 1024,
+                                                                 randomBudget: UInt64(options.prefetchRandomMB) << 20)) {
             logger.info("mounted \(source) on \(mountpoint): \(fs.dimensionCount) dimensions")
             // Set before the INIT reply (below, before the loop starts) so that the first read
             // already has it, and checked once the reply is out, which caps it to the reply's
