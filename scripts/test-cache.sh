@@ -58,6 +58,21 @@ sys.exit(0 if m[:] == open(sys.argv[2], "rb").read() else 1)' "$mnt/D02/layer-00
     unmount
 done
 
+# ---- random reads of the large layer: the prefetcher pushes the rest of it; every byte exact
+for opts in "" "prefetch_random_mb=0"; do
+    mount_with ${opts:+-o "$opts"} || { fail "mount with '$opts'"; continue; }
+    expect "[$opts] 2000 random 4 KiB reads of the large layer" python3 -c '
+import os, random, sys
+a = os.open(sys.argv[1], os.O_RDONLY); b = open(sys.argv[2], "rb").read()
+os.posix_fadvise(a, 0, 0, os.POSIX_FADV_RANDOM)
+rng = random.Random(7)
+for _ in range(2000):
+    off = rng.randrange(0, len(b) - 4096)
+    if os.pread(a, 4096, off) != b[off:off + 4096]: sys.exit("differs at %d" % off)' "$mnt/D02/layer-001" "$work/large/layer-001"
+    expect "[$opts] then the whole large layer" cmp "$mnt/D02/layer-001" "$work/large/layer-001"
+    unmount
+done
+
 # ---- the prefetcher did push: its count is logged at unmount
 : > "$work/log"
 mount_with && ls "$mnt/D01" >/dev/null && cat "$mnt"/D01/* >/dev/null

@@ -116,5 +116,12 @@ final class PageCacheTests: XCTestCase {
         let kept = try fs.lookup(parent: d.node, name: "layer-002")
         XCTAssertEqual(fs.layersAfter(kept.node, budget: 1 << 20, largest: 65536)?.items.map(\.layerID), [3, 4, 6],
                        "the new layer 5 is not held by the kernel yet")
+        // The rest of a large layer: clipped to it, of the served generation only.
+        let large = try fs.lookup(parent: d.node, name: "layer-005")
+        let part = try XCTUnwrap(fs.layerPart(large.node, from: 2, count: 10))
+        XCTAssertEqual(part.items.map { String(decoding: part.bytes($0), as: UTF8.self) }, ["ve"])
+        XCTAssertEqual(part.items.first?.layerOffset, 2)
+        XCTAssertNil(fs.layerPart(large.node, from: 4, count: 10), "past the end")
+        XCTAssertNil(fs.layerPart(first.node, from: 0, count: 10), "a retired generation's node")
     }
 }
