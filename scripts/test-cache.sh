@@ -123,4 +123,32 @@ expect_eq "the updated layer is served within 1 s" yes "$got"
 expect "the other layers still read their bytes" sh -c "cd '$mnt/D01' && grep -v ' layer-150\$' '$work/small.sums' | sha256sum -c --quiet"
 unmount
 
+# ---- a signal while readers keep the prefetcher busy: the daemon still ends (a send stuck
+# on a page locked by a READ that no worker will answer is freed by aborting the connection)
+if mount_with -o prefetch_random_mb=8; then
+    pid=$(pgrep -n -f -- "layerfs mount .*$work/vol $mnt\$")
+    python3 -c '
+import os, random, sys
+rng = random.Random(3)
+try:
+    while True:
+        a = os.open(sys.argv[1], os.O_RDONLY)
+        for _ in range(200): os.pread(a, 4096, rng.randrange(0, 8 << 20))
+        os.close(a)
+except OSError:
+    pass' "$mnt/D02/layer-001" 2>/dev/null &
+    r1=$!
+    ( while cat "$mnt"/D01/* >/dev/null 2>&1; do :; done ) &
+    r2=$!
+    sleep 0.5
+    kill -TERM "$pid" 2>/dev/null
+    gone=""
+    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || { gone=yes; break; }; sleep 0.1; done
+    expect_eq "SIGTERM under prefetching readers: the daemon ends within 10 s" yes "$gone"
+    kill "$r1" "$r2" 2>/dev/null; wait "$r1" "$r2" 2>/dev/null
+    grep -q " $mnt " /proc/mounts && umount -l "$mnt" 2>/dev/null
+else
+    fail "mount for the signal test"
+fi
+
 finish

@@ -96,17 +96,34 @@ public final class Prefetcher: @unchecked Sendable {
         BackgroundThread.start { [self] in run() }
     }
 
-    /// Ends the thread and waits for it: no message is sent after this returns (the session
-    /// may then be destroyed).
-    func stop() {
+    /// Ends the thread and waits for it, at most `timeout` seconds (nil: as long as it takes).
+    /// Returns true once the thread is gone: no message is sent after that, and the session
+    /// may be destroyed. False when a send is still blocked: the kernel is holding a page
+    /// the prefetcher stores into locked for a READ that no worker will answer any more (the
+    /// loop ended on a signal with requests queued); aborting the connection releases it.
+    @discardableResult
+    func stop(timeout: Double? = nil) -> Bool {
         let wasRunning = state.withLock { s -> Bool in
             s.stopping = true
             return s.running
         }
-        guard wasRunning else { return }
+        guard wasRunning else { return true }
         sem_post(wake)
-        while sem_wait(done) != 0 && errno == EINTR {}
+        if let timeout {
+            var deadline = timespec()
+            clock_gettime(CLOCK_REALTIME, &deadline)
+            let nanoseconds = Int(timeout * 1e9) + deadline.tv_nsec
+            deadline.tv_sec += nanoseconds / 1_000_000_000
+            deadline.tv_nsec = nanoseconds % 1_000_000_000
+            while sem_timedwait(done, &deadline) != 0 {
+                if errno == ETIMEDOUT { return false }
+            }
+        } else {
+            while sem_wait(done) != 0 && errno == EINTR {}
+        }
+        state.withLock { $0.running = false }
         logger.info("prefetch: \(hints.load(ordering: .relaxed)) hints, \(stored.load(ordering: .relaxed)) layers (\(storedBytes.load(ordering: .relaxed)) bytes) stored, \(failures.load(ordering: .relaxed)) refused, \(busy.load(ordering: .relaxed) / 1000) µs sending")
+        return true
     }
 
     /// From a READ handler: the reader just read `node` from `offset`, `count` bytes.
