@@ -67,7 +67,7 @@ fio_iops() {  # FILE JOBS
         python3 -c 'import json, sys
 t = sys.stdin.read(); d = json.loads(t[t.index("{"):]); print("%.1f" % (d["jobs"][0]["read"]["iops"] / 1000))'
 }
-mmap_read() { fio --name=m --filename="$1" --readonly --ioengine=mmap --rw=read --bs=1M --size=256M --output-format=json 2>/dev/null |
+mmap_read() { fio --name=m --filename="$1" --readonly --invalidate=0 --ioengine=mmap --rw=read --bs=1M --size=256M --output-format=json 2>/dev/null |
     python3 -c 'import json, sys
 t = sys.stdin.read(); d = json.loads(t[t.index("{"):]); print("%.2f" % (d["jobs"][0]["read"]["runtime"]))'; }
 
