@@ -32,7 +32,9 @@ extension FileSystem {
     /// names one content for as long as the kernel may hold it (ARCHITECTURE.md, node ids), so
     /// bytes sent for it are that content's; an id is only reused after a 16-bit tag wraps,
     /// 65 536 versions of the layer later, which cannot happen during one send.
-    public func layersAfter(_ node: NodeID, after: UInt32 = 0, budget: UInt64, largest: UInt64, scanLimit: Int = 4096) -> PrefetchBatch? {
+    /// With `including`, `node`'s own layer comes first (the start of a listing).
+    public func layersAfter(_ node: NodeID, after: UInt32 = 0, including: Bool = false, budget: UInt64, largest: UInt64,
+                            scanLimit: Int = 4096) -> PrefetchBatch? {
         guard node.isLayer, budget > 0, let slot = try? slot(node.slot) else { return nil }
         return slot.withState { state -> PrefetchBatch? in
             guard let served = state.served, !served.isBroken, let last = state.held.generations.last,
@@ -42,7 +44,7 @@ extension FileSystem {
             let records = served.table.records
             var items: [PrefetchBatch.Item] = []
             var total: UInt64 = 0
-            var position = max(i + 1, served.table.firstPosition(atLeast: max(node.layerID, after) &+ 1))
+            var position = including ? i : max(i + 1, served.table.firstPosition(atLeast: max(node.layerID, after) &+ 1))
             let end = min(records.count, position + scanLimit)
             while position < end {
                 let record = records[position]

@@ -74,10 +74,15 @@ public final class MountContext: @unchecked Sendable {
         trace(plus ? "READDIRPLUS" : "READDIR", ino, "offset=\(offset)")
         var reply = DirectoryReply(capacity: size, plus: plus, cache: cache)
         do throws(FSError) {
+            var firstLayer: NodeID?
             try fs.readDirectory(NodeID(rawValue: ino), from: Int(max(0, offset)), plus: plus) { item, next in
-                reply.add(item, next: next)
+                let added = reply.add(item, next: next)
+                if added, firstLayer == nil, let node = item.entry?.node, node.isLayer { firstLayer = node }
+                return added
             }
             reply.withBytes { _ = fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
+            // The start of a dimension's listing: its first small layers go ahead of the reader.
+            if plus, offset <= 2, let firstLayer { prefetcher?.listed(firstLayer) }
         } catch {
             Reply.error(req, error)
         }

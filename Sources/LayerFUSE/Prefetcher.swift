@@ -42,6 +42,8 @@ public final class Prefetcher: @unchecked Sendable {
     }
 
     enum Hint: Equatable {
+        /// Small layers from this one on, in id order (the start of a listing).
+        case from(NodeID)
         /// Small layers after this one, in id order.
         case after(NodeID)
         /// The rest of this large layer.
@@ -127,6 +129,18 @@ public final class Prefetcher: @unchecked Sendable {
     }
 
     /// From a READ handler: the reader just read `node` from `offset`, `count` bytes.
+    /// From a READDIRPLUS handler: the reply that starts a dimension's listing handed out
+    /// `node` first (so the kernel now has inodes for its first layers).
+    func listed(_ node: NodeID) {
+        guard settings.budget > 0 else { return }
+        let queued = state.withLock { s -> Bool in
+            guard s.running, !s.stopping, s.queue.count < Prefetcher.queueLimit, !s.queue.contains(.from(node)) else { return false }
+            s.queue.append(.from(node))
+            return true
+        }
+        if queued { sem_post(wake) }
+    }
+
     func hint(_ node: NodeID, offset: off_t, count: Int) {
         let hint: Hint
         if offset == 0 && UInt64(count) <= settings.largest && settings.budget > 0 {
@@ -144,6 +158,8 @@ public final class Prefetcher: @unchecked Sendable {
                 if let mark = s.sent[node.slot], node.layerID > mark.from, node.layerID < mark.upTo { return false }
             case .rest(let node):
                 if let pushed = s.pushed[node], pushed >= settings.randomBudget { return false }
+            case .from:
+                break
             }
             s.queue.append(hint)
             return true
@@ -158,6 +174,7 @@ public final class Prefetcher: @unchecked Sendable {
             while let hint = state.withLock({ s -> Hint? in s.stopping || s.queue.isEmpty ? nil : s.queue.removeFirst() }) {
                 hints.add(1, ordering: .relaxed)
                 switch hint {
+                case .from(let node): push(after: node, including: true)
                 case .after(let node): push(after: node)
                 case .rest(let node): pushRest(of: node)
                 }
@@ -166,11 +183,12 @@ public final class Prefetcher: @unchecked Sendable {
         }
     }
 
-    private func push(after node: NodeID) {
+    private func push(after node: NodeID, including: Bool = false) {
         let previous = state.withLock { $0.sent[node.slot] }
         // Continue after what was sent for the same walk, if the reader is still inside it.
         let after = previous.flatMap { node.layerID >= $0.from && node.layerID <= $0.upTo ? $0.upTo : nil } ?? node.layerID
-        guard let batch = fs.layersAfter(node, after: after, budget: settings.budget, largest: settings.largest),
+        guard let batch = fs.layersAfter(node, after: after, including: including && after == node.layerID,
+                                         budget: settings.budget, largest: settings.largest),
               let lastID = batch.items.last?.layerID else { return }
         state.withLock { $0.sent[node.slot] = (from: node.layerID, upTo: lastID) }
         send(batch)

@@ -108,6 +108,8 @@ final class PageCacheTests: XCTestCase {
         XCTAssertEqual(batch.items.map(\.layerID), [2, 3, 4, 6], "layer 5 is over `largest`")
         XCTAssertEqual(batch.items.map { String(decoding: batch.bytes($0), as: UTF8.self) }, ["two", "three", "four", "six"])
         XCTAssertEqual(fs.layersAfter(first.node, budget: 8, largest: 65536)?.items.map(\.layerID), [2, 3], "budget in bytes")
+        XCTAssertEqual(fs.layersAfter(first.node, including: true, budget: 1 << 20, largest: 65536)?.items.map(\.layerID), [1, 2, 3, 4, 6],
+                       "the start of a listing pushes its first layer too")
         XCTAssertEqual(fs.layersAfter(first.node, after: 3, budget: 1 << 20, largest: 65536)?.items.map(\.layerID), [4, 6])
         // After an update the old generation is retired: nothing is pushed for its nodes.
         try pack(15, ["ONE", "two", "three", "four", "five", "six"])
