@@ -47,6 +47,7 @@ test: deps
 	scripts/test-live.sh .build/debug/layerfs
 	scripts/test-legacy.sh .build/debug/layerfs
 	scripts/test-observe.sh .build/debug/layerfs
+	scripts/test-cache.sh .build/debug/layerfs
 	scripts/soak.sh .build/debug/layerfs 150
 
 # The long soak: a mount under listings and readers while a dimension is replaced
@@ -73,6 +74,7 @@ bench: release
 	scripts/bench-live.sh $(RELEASE)
 	scripts/bench-update.sh $(RELEASE)
 	scripts/bench-observe.sh $(RELEASE)
+	scripts/bench-cache.sh $(RELEASE)
 
 # The lifetime model's long run (make test runs 10 000 sequences): SEQUENCES=N SEED=first.
 model: deps

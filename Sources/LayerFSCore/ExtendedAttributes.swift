@@ -15,6 +15,18 @@ extension FileSystem {
             _ = try attributes(node)
             throw .notSupported
         }
+        // A layer's one value, without making the other three (each GETXATTR is a round trip
+        // of its own: the kernel caches no FUSE xattrs, and getfattr asks twice, size then value).
+        if node.isLayer {
+            let (served, record, _) = try layer(node)
+            switch name {
+            case "user.checksum": return Array(record.checksum.checksumString.utf8)
+            case "user.layer_id": return Array(String(record.id).utf8)
+            case "user.frequency": return Array(Frequency.format(record.frequency).utf8)
+            case "user.keywords": return Array(served.table.keywords(of: record))
+            default: throw .noAttribute
+            }
+        }
         guard let value = try attributeValues(node).first(where: { $0.0 == name })?.1 else { throw .noAttribute }
         return Array(value.utf8)
     }

@@ -17,6 +17,8 @@ public final class FileSystem: Sendable {
         public var cache = CachePolicy()
         /// Check each layer's SHA-256 (through pread) before serving its first byte.
         public var verifyReads = false
+        /// What happens to the region's pages a READ has just served (one copy in memory).
+        public var servedPages: ServedPagePolicy = .drop
         /// How node ids carry versions; tests narrow the tag to reach its wrap in a few updates.
         public var nodeTagging = NodeTagging()
         /// The first version a slot gives out; tests start near a tag wrap.
@@ -351,7 +353,10 @@ public final class FileSystem: Sendable {
         guard offset < record.size else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         let count = min(UInt64(size), record.size - offset)
         return withExtendedLifetime(served) {
-            body(served.region.bytes(offset: record.offset + offset, count: count))
+            let result = body(served.region.bytes(offset: record.offset + offset, count: count))
+            // `body` has replied: the kernel copied the bytes into the FUSE file's page cache.
+            releaseServed(served, offset: record.offset + offset, count: count)
+            return result
         }
     }
 

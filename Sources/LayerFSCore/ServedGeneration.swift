@@ -29,6 +29,8 @@ public final class ServedGeneration: Sendable {
 
     private let verified: Mutex<[UInt8]>
     private let brokenFlag = Atomic<Bool>(false)
+    /// What has been served, for dropping the region's pages that the kernel now holds twice.
+    let servedPages = ServedPageLedger()
 
     /// `table` is `generation`'s, with its versions assigned.
     init(_ generation: Generation, table: LayerTable, signature: DimensionSignature) {

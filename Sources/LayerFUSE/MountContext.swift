@@ -18,6 +18,8 @@ public final class MountContext: @unchecked Sendable {
     /// at what the INIT reply says, so the reply must say at least that much.
     let readahead: UInt32
     let onReady: @Sendable () -> Void
+    /// Pushes the next small layers into the kernel's cache ahead of a reader (nil: off).
+    let prefetcher: Prefetcher?
     /// Whether the kernel offered FUSE_CAP_NO_OPEN_SUPPORT (set once, in INIT, before any
     /// OPEN can arrive). Without it an ENOSYS answer to OPEN fails the open.
     private let noOpenOffered = Atomic<Bool>(false)
@@ -25,7 +27,8 @@ public final class MountContext: @unchecked Sendable {
     public let observer: MountObserver
 
     public init(fs: FileSystem, logger: Logger, debug: Bool, maxRequest: UInt32 = 1 << 20, readahead: UInt32 = 0,
-                observer: MountObserver? = nil, onReady: @escaping @Sendable () -> Void) {
+                observer: MountObserver? = nil, prefetch: Prefetcher.Settings? = nil,
+                onReady: @escaping @Sendable () -> Void) {
         self.observer = observer ?? MountObserver(fs: fs)
         self.readahead = readahead
         self.fs = fs
@@ -34,6 +37,7 @@ public final class MountContext: @unchecked Sendable {
         self.debug = debug
         self.maxRequest = maxRequest
         self.onReady = onReady
+        prefetcher = prefetch.flatMap { $0.budget > 0 || $0.randomBudget > 0 ? Prefetcher(fs: fs, logger: logger, settings: $0) : nil }
     }
 
     /// Answer OPEN with ENOSYS (no-open): asked for by the cache policy and offered by the kernel.
@@ -76,10 +80,15 @@ public final class MountContext: @unchecked Sendable {
         trace(plus ? "READDIRPLUS" : "READDIR", ino, "offset=\(offset)")
         var reply = DirectoryReply(capacity: size, plus: plus, cache: cache)
         do throws(FSError) {
+            var firstLayer: NodeID?
             try fs.readDirectory(NodeID(rawValue: ino), from: Int(max(0, offset)), plus: plus) { item, next in
-                reply.add(item, next: next)
+                let added = reply.add(item, next: next)
+                if added, firstLayer == nil, let node = item.entry?.node, node.isLayer { firstLayer = node }
+                return added
             }
             reply.withBytes { _ = fuse_reply_buf(req, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
+            // The start of a dimension's listing: its first small layers go ahead of the reader.
+            if plus, offset <= 2, let firstLayer { prefetcher?.listed(firstLayer) }
         } catch {
             Reply.error(req, error)
         }

@@ -89,6 +89,7 @@ enum Operations {
                     ctx.observer.served(req, ino, bytes.count)
                     _ = fuse_reply_buf(req, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
                 }
+                ctx.prefetcher?.hint(NodeID(rawValue: ino), offset: offset, count: size)
             } catch {
                 Reply.error(req, error)
             }

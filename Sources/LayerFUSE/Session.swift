@@ -16,6 +16,7 @@ public final class FUSESession: @unchecked Sendable {
     private var session: OpaquePointer?
     private var ops: fuse_lowlevel_ops
     private var mounted = false
+    private var mountpoint: String?
 
     /// `options` are libfuse `-o` options (ro, fsname=..., allow_other...), already checked.
     public init(context: MountContext, options: [String]) throws(Failure) {
@@ -47,6 +48,7 @@ public final class FUSESession: @unchecked Sendable {
             throw Failure(description: "cannot mount on '\(mountpoint)' (libfuse's or fusermount3's reason is above)")
         }
         mounted = true
+        self.mountpoint = mountpoint
     }
 
     /// SIGINT, SIGTERM (and SIGHUP unless the caller takes it) end the loop cleanly.
@@ -65,7 +67,16 @@ public final class FUSESession: @unchecked Sendable {
         fuse_loop_cfg_set_clone_fd(config, 0)
         fuse_loop_cfg_set_idle_threads(config, min(maxIdleThreads, maxThreads))
         fuse_loop_cfg_set_max_threads(config, maxThreads)
+        if let session { context.prefetcher?.start(session: session) }
         let result = fuse_session_loop_mt(session, config)
+        // Before the session can be destroyed: the prefetcher sends through it. A send can be
+        // stuck on a page locked by a READ the ended loop will never answer; a forced unmount
+        // aborts the connection (the kernel ends every pending request), which frees it.
+        if let prefetcher = context.prefetcher, !prefetcher.stop(timeout: 1) {
+            context.logger.warning("prefetch: a send is waiting on a READ no worker will answer: aborting the connection")
+            if let mountpoint, !mountpoint.hasPrefix("/dev/fd/") { umount2(mountpoint, Int32(MNT_FORCE)) }
+            prefetcher.stop()
+        }
         fuse_remove_signal_handlers(session)
         return result
     }

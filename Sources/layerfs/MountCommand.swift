@@ -15,7 +15,7 @@ struct MountCommand: ParsableCommand {
 
         Every option also has an -o spelling, for /etc/fstab: /srv/mmap /mnt/layers fuse.layerfs ro,allow_other 0 0
 
-        -o options: allow_other, allow_root, auto_unmount, debug, foreground, log_file=PATH, max_region_size=N, readahead_kb=N, open_calls, poll_interval=MS, verify_reads, access_log=PATH, metrics_file=PATH, metrics_interval=SECONDS, max_threads=N, uid=N, gid=N, file_mode=OCTAL, dir_mode=OCTAL, umask=OCTAL, dev, suid, noexec, noatime (nodev and nosuid are the default). mount(8)'s generic options (ro, defaults, nofail, _netdev, x-*) are accepted.
+        -o options: allow_other, allow_root, auto_unmount, debug, foreground, log_file=PATH, max_region_size=N, readahead_kb=N, open_calls, poll_interval=MS, verify_reads, access_log=PATH, metrics_file=PATH, metrics_interval=SECONDS, max_threads=N, uid=N, gid=N, file_mode=OCTAL, dir_mode=OCTAL, umask=OCTAL, served_pages=keep|drop|pageout, prefetch_kb=N, prefetch_random_mb=N, dev, suid, noexec, noatime (nodev and nosuid are the default). mount(8)'s generic options (ro, defaults, nofail, _netdev, x-*) are accepted.
 
         Numbers out of range are refused before anything is mounted: poll_interval \(Limits.pollInterval.allowed), max_threads \(Limits.maxThreads.allowed), readahead_kb \(Limits.readaheadKB.allowed), max_region_size and $MMAP_MAX_SIZE \(Limits.maxRegionSize.allowed).
 

@@ -1,4 +1,5 @@
 import Foundation
+import LayerFormat
 import LayerFSCore
 
 /// `-o` options: every layerfs option has an `-o name[=value]` spelling (for fstab), and the
@@ -27,6 +28,12 @@ struct MountOptions {
     var accessLog: String?
     var metricsFile: String?
     var metricsInterval: Int?
+    /// `served_pages=`: what becomes of the region's pages once served (one copy in memory).
+    var servedPages: ServedPagePolicy = .drop
+    /// `prefetch_kb=`: bytes of the next small layers pushed per READ (0: off).
+    var prefetchKB = 1024
+    /// `prefetch_random_mb=`: MiB of a large layer pushed while it is read at random (0: off).
+    var prefetchRandomMB = 256
 
     /// Options mount(8) or mount.fuse3 may pass that do not change what layerfs does.
     static let ignored: Set<String> = ["ro", "defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "users",
@@ -70,6 +77,13 @@ struct MountOptions {
             case "dir_mode": presentation.directoryMode = try number(Limits.mode)
             case "umask": presentation.umask = try number(Limits.umask)
             case "access_log", "metrics_file", "metrics_interval": try applyObservability(name, value, option)
+            case "prefetch_kb": prefetchKB = try number(Limits.prefetchKB)
+            case "prefetch_random_mb": prefetchRandomMB = try number(Limits.prefetchRandomMB)
+            case "served_pages":
+                guard let value, let policy = ServedPagePolicy(rawValue: value) else {
+                    throw SettingError("-o \(option): expected served_pages=keep, drop or pageout")
+                }
+                servedPages = policy
             default:
                 if MountOptions.ignored.contains(name) || name.hasPrefix("x-") || name == "comment" { continue }
                 throw SettingError("unknown mount option -o \(option) (see `layerfs mount --help`)")

@@ -243,6 +243,7 @@ struct MountPlan {
         configuration.maxRegionSize = options.maxRegionSize
         configuration.cache.noOpen = !options.openCalls
         configuration.verifyReads = options.verifyReads
+        configuration.servedPages = options.servedPages
         configuration.presentation = options.presentation
         let observability: MountObservability
         do throws(AccessLog.Failure) { observability = try MountObservability(options: options) } catch {
@@ -255,7 +256,9 @@ struct MountPlan {
         let mountpoint = self.mountpoint, source = self.source, plan = self
         let readaheadKB = options.readaheadKB ?? (geteuid() == 0 ? 1024 : 0)
         let context = MountContext(fs: fs, logger: logger, debug: options.debug,
-                                   readahead: UInt32(clamping: readaheadKB * 1024), observer: observer) {
+                                   readahead: UInt32(clamping: readaheadKB * 1024), observer: observer,
+                                   prefetch: Prefetcher.Settings(budget: UInt64(options.prefetchKB) * 1024,
+                                                                 randomBudget: UInt64(options.prefetchRandomMB) << 20)) {
             logger.info("mounted \(source) on \(mountpoint): \(fs.dimensionCount) dimensions")
             // Set before the INIT reply (below, before the loop starts) so that the first read
             // already has it, and checked once the reply is out, which caps it to the reply's

@@ -59,6 +59,10 @@ enum Limits {
     /// 1 GiB of readahead per request stream; the kernel takes any value, but beyond this it
     /// only evicts other pages.
     static let readaheadKB = NumericSetting<Int>(range: 0...1_048_576, unit: "KiB")
+    /// Bytes pushed into the kernel's cache ahead of a reader walking small layers, per READ.
+    static let prefetchKB = NumericSetting<Int>(range: 0...1_048_576, unit: "KiB")
+    /// Bytes of one large layer pushed into the kernel's cache while it is read at random.
+    static let prefetchRandomMB = NumericSetting<Int>(range: 0...1_048_576, unit: "MiB")
     /// At least one page (no region that pack writes is smaller, so a lower limit would refuse
     /// every one); at most 2^62 bytes (4 EiB), past any file a filesystem holds in practice and
     /// well inside off_t, which every size reaching a system call is converted to.
