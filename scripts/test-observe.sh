@@ -142,8 +142,10 @@ print(' '.join(str(d['uid']) for d in map(json.loads, open('$log2')) if d['event
 metrics=$work/metrics/layerfs.prom; mkdir -p "$work/metrics"
 total_bytes=$(cat "$in"/layer-00[234] "$work/new" | wc -c)     # D15 as updated above
 m=$(mnt_new 3)
-expect "mount with --metrics-file --metrics-interval 1" \
-    "$layerfs" mount -o allow_other,metrics_file="$metrics",metrics_interval=1 "$v" "$m"
+# Prefetch off: pushed bytes reach the kernel's cache without a READ, so READ bytes would not
+# add up to what cat read (they are counted apart, as prefetch_bytes; checked below).
+expect "mount with --metrics-file --metrics-interval 1, prefetch off" \
+    "$layerfs" mount -o allow_other,metrics_file="$metrics",metrics_interval=1,prefetch_kb=0,prefetch_random_mb=0 "$v" "$m"
 pid=$(daemon_pid "$m")
 expect "status of a fresh mount" "$layerfs" status "$m"
 expect "read every layer of D15 once" bash -c "cat '$m'/D15/layer-* > /dev/null"
@@ -157,6 +159,7 @@ expect_eq "status: bytes read equal the bytes of the layers read" "$total_bytes"
     "$(json 'd["totals"]["read_bytes"]' <<<"$status")"
 expect_eq "status: D15's own bytes read" "$total_bytes" \
     "$(json '[x for x in d["dimensions"] if x["dimension"] == "D15"][0]["read_bytes"]' <<<"$status")"
+expect_eq "status: nothing pushed ahead with prefetch off" "0" "$(json 'd["totals"]["prefetch_bytes"]' <<<"$status")"
 # Each page is read at most once (the page cache holds it after), each non-empty layer at
 # least once: 3 to (1 + 3 + 74) READs.
 reads=$(json 'd["totals"]["requests"].get("read", 0)' <<<"$status")
@@ -181,8 +184,11 @@ status=$("$layerfs" status --json "$m")
 expect_eq "status: the refused generation is counted, its reason shown, the old one still served" "1 1 loaded yes" \
     "$(json '" ".join(str(x) for x in [[y for y in d["dimensions"] if y["dimension"] == "D15"][0][k] for k in ("generations_loaded","generations_rejected","status")]) + (" yes" if [y for y in d["dimensions"] if y["dimension"] == "D15"][0]["error"] else " no")' <<<"$status")"
 rm -rf "$v/consciousness/D15" && mv "$v/consciousness/.D15.old" "$v/consciousness/D15"
-
-sleep 1.5   # one metrics interval
+# The restore passes through "D15 missing": wait until it is served again, then for a metrics
+# file written after that (one interval), so the file describes the restored dimension.
+expect "D15 is served again after the restore" wait_for bash -c "'$layerfs' status --json '$m' | python3 -c 'import json,sys; d=json.load(sys.stdin); x=[x for x in d[\"dimensions\"] if x[\"dimension\"] == \"D15\"][0]; sys.exit(0 if x[\"status\"] == \"loaded\" and x[\"layers\"] == 4 else 1)'"
+served_again=$(date +%s.%N)
+expect "a metrics file written after that" wait_for bash -c "[ -s '$metrics' ] && [ \"\$(stat -c %.9Y '$metrics')\" \> '$served_again' ]"
 expect "the metrics file exists" test -s "$metrics"
 expect "no temporary file is left beside it" test "$(ls -A "$work/metrics" | wc -l)" -eq 1
 venv=$work/venv
@@ -210,7 +216,7 @@ reads = sample("layerfs_requests", "layerfs_requests_total", dimension="D15", op
 assert count == inf == reads, (count, inf, reads)
 assert families["layerfs_read_latency_seconds"].type == "histogram"
 assert sample("layerfs_generations_rejected", "layerfs_generations_rejected_total", dimension="D15") == 1
-assert sample("layerfs_dimension_layers", "layerfs_dimension_layers", dimension="D15") == 4
+n = sample("layerfs_dimension_layers", "layerfs_dimension_layers", dimension="D15"); assert n == 4, n
 EOF
 else
     skip "prometheus_client parses the metrics file" "pip could not install prometheus_client (offline?)"
@@ -229,6 +235,15 @@ expect "rsync -a of the mount" rsync -a "$m/" "$work/copy/"
 expect_eq "the copy holds exactly what find listed" "$listing" "$( (cd "$work/copy" && find . | sort) )"
 expect_eq "the second user may ask (allow_other, root directory readable)" "$m" \
     "$(other "$work/bin/layerfs" status --json "$m" | json 'd["mountpoint"]')"
+expect "unmount" "$layerfs" unmount "$m"
+
+# With the prefetcher on (the default), what cat read reached it by READ or pushed ahead.
+m=$(mnt_new 4)
+expect "mount with the prefetcher on" "$layerfs" mount "$v" "$m"
+expect "read every layer of D15 once, in order" bash -c "cat '$m'/D15/layer-* > /dev/null"
+status=$("$layerfs" status --json "$m")
+expect "status: READ bytes plus prefetch bytes cover what was read ($total_bytes)" \
+    test "$(json 'd["totals"]["read_bytes"] + d["totals"]["prefetch_bytes"]' <<<"$status")" -ge "$total_bytes"
 expect "unmount" "$layerfs" unmount "$m"
 expect "the socket goes with the mount" bash -c "! test -e '$sock'"
 

@@ -37,7 +37,11 @@ public final class MountContext: @unchecked Sendable {
         self.debug = debug
         self.maxRequest = maxRequest
         self.onReady = onReady
-        prefetcher = prefetch.flatMap { $0.budget > 0 || $0.randomBudget > 0 ? Prefetcher(fs: fs, logger: logger, settings: $0) : nil }
+        let counters = self.observer.counters
+        prefetcher = prefetch.flatMap {
+            guard $0.budget > 0 || $0.randomBudget > 0 else { return nil }
+            return Prefetcher(fs: fs, logger: logger, settings: $0) { node, bytes in counters.pushed(bytes: bytes, slot: node.slot) }
+        }
     }
 
     /// Answer OPEN with ENOSYS (no-open): asked for by the cache policy and offered by the kernel.

@@ -48,7 +48,8 @@ public final class MountCounters: @unchecked Sendable {
         static let requests = 0
         static let errors = requests + Operation.allCases.count
         static let bytesRead = errors + errnoCells
-        static let latencyBuckets = bytesRead + 1
+        static let bytesPushed = bytesRead + 1
+        static let latencyBuckets = bytesPushed + 1
         static let latencySum = latencyBuckets + latencyBounds.count + 1
         static let latencyMax = latencySum + 1
         static let count = latencyMax + 1
@@ -133,6 +134,12 @@ public final class MountCounters: @unchecked Sendable {
         }
     }
 
+    /// Bytes the prefetcher stored into the kernel's cache (FUSE_NOTIFY_STORE): served to
+    /// readers without a READ, so `bytesRead` alone undercounts what the mount delivered.
+    public func pushed(bytes: Int, slot: Int) {
+        block(slot)[Cell.bytesPushed].wrappingAdd(UInt64(bytes), ordering: .relaxed)
+    }
+
     // MARK: - Reading (status, metrics)
 
     /// The counters of every slot that has any, by slot. Each cell is read atomically; the
@@ -148,6 +155,7 @@ public final class MountCounters: @unchecked Sendable {
                 if n > 0 { s.errors[Int32(e)] = n }
             }
             s.bytesRead = b[Cell.bytesRead].load(ordering: .relaxed)
+            s.bytesPushed = b[Cell.bytesPushed].load(ordering: .relaxed)
             for i in 0...MountCounters.latencyBounds.count { s.latencyBuckets[i] = b[Cell.latencyBuckets + i].load(ordering: .relaxed) }
             s.latencySumNanoseconds = b[Cell.latencySum].load(ordering: .relaxed)
             s.latencyMaxNanoseconds = b[Cell.latencyMax].load(ordering: .relaxed)
@@ -163,6 +171,8 @@ public struct CounterSnapshot: Sendable {
     /// By errno value.
     public var errors: [Int32: UInt64] = [:]
     public var bytesRead: UInt64 = 0
+    /// Bytes pushed ahead into the kernel's cache by the prefetcher.
+    public var bytesPushed: UInt64 = 0
     /// Per bucket, not cumulative; the last is above every bound.
     public var latencyBuckets = [UInt64](repeating: 0, count: MountCounters.latencyBounds.count + 1)
     public var latencySumNanoseconds: UInt64 = 0
@@ -176,6 +186,7 @@ public struct CounterSnapshot: Sendable {
         for i in requests.indices { requests[i] &+= other.requests[i] }
         for (e, n) in other.errors { errors[e, default: 0] &+= n }
         bytesRead &+= other.bytesRead
+        bytesPushed &+= other.bytesPushed
         for i in latencyBuckets.indices { latencyBuckets[i] &+= other.latencyBuckets[i] }
         latencySumNanoseconds &+= other.latencySumNanoseconds
         latencyMaxNanoseconds = max(latencyMaxNanoseconds, other.latencyMaxNanoseconds)

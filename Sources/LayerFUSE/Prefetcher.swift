@@ -74,8 +74,12 @@ public final class Prefetcher: @unchecked Sendable {
     private let busy = Atomic<Int>(0)
     private static let queueLimit = 64
 
-    public init(fs: FileSystem, logger: Logger, settings: Settings) {
+    /// Told of each store that the kernel took (the mount's counters).
+    private let onStored: @Sendable (NodeID, Int) -> Void
+
+    public init(fs: FileSystem, logger: Logger, settings: Settings, onStored: @escaping @Sendable (NodeID, Int) -> Void = { _, _ in }) {
         self.fs = fs
+        self.onStored = onStored
         self.logger = logger
         self.settings = settings
         wake = .allocate(capacity: 1)
@@ -236,6 +240,7 @@ public final class Prefetcher: @unchecked Sendable {
                     fs.stored(batch, item)
                     stored.add(1, ordering: .relaxed)
                     storedBytes.add(bytes.count, ordering: .relaxed)
+                    onStored(item.node, bytes.count)
                 } else {
                     // ENOENT: the kernel forgot the inode meanwhile. Anything else: log once.
                     if failures.add(1, ordering: .relaxed).newValue == 1 && result != -ENOENT {

@@ -82,7 +82,7 @@ struct MountReport: Sendable {
         func quantile(_ q: Double) -> JSONOutput { c.latencyQuantile(q).map(MountReport.seconds) ?? .null }
         return [
             ("requests", .object(requests)), ("errors", .object(errors)),
-            ("reads", .integer(c.reads)), ("read_bytes", .integer(c.bytesRead)),
+            ("reads", .integer(c.reads)), ("read_bytes", .integer(c.bytesRead)), ("prefetch_bytes", .integer(c.bytesPushed)),
             ("read_latency", .object([("p50_seconds", quantile(0.5)), ("p99_seconds", quantile(0.99)),
                                       ("max_seconds", c.reads == 0 ? .null : MountReport.seconds(Double(c.latencyMaxNanoseconds) / 1e9))])),
         ]
@@ -117,12 +117,13 @@ struct MountReport: Sendable {
         family("layerfs_start_time_seconds", "gauge", "When the daemon started serving, seconds since the epoch.",
                [("", String(format: "%.3f", startedAt))])
         var requests: [(String, String)] = [], errors: [(String, String)] = [], bytes: [(String, String)] = []
-        var maxLatency: [(String, String)] = []
+        var maxLatency: [(String, String)] = [], pushed: [(String, String)] = []
         for (slot, c) in counters {
             for op in Operation.allCases where c.requests[op.rawValue] > 0 {
                 requests.append(("\(dim(slot)),operation=\"\(op.name)\"", String(c.requests[op.rawValue])))
             }
             for (e, n) in c.errors.sorted(by: { $0.key < $1.key }) { errors.append(("\(dim(slot)),errno=\"\(ErrnoName.name(e))\"", String(n))) }
+            if c.bytesPushed > 0 { pushed.append((dim(slot), String(c.bytesPushed))) }
             guard c.reads > 0 else { continue }
             bytes.append((dim(slot), String(c.bytesRead)))
             maxLatency.append((dim(slot), MountReport.number(Double(c.latencyMaxNanoseconds) / 1e9)))
@@ -130,6 +131,7 @@ struct MountReport: Sendable {
         family("layerfs_requests_total", "counter", "FUSE requests received, by dimension (\"/\": the root and proto/ directories) and operation.", requests)
         family("layerfs_errors_total", "counter", "Requests answered with an error, by dimension and errno.", errors)
         family("layerfs_read_bytes_total", "counter", "Bytes served by READ, by dimension.", bytes)
+        family("layerfs_prefetch_bytes_total", "counter", "Bytes pushed into the kernel's page cache ahead of readers (FUSE_NOTIFY_STORE), by dimension.", pushed)
         out += "# HELP layerfs_read_latency_seconds Time from a READ's arrival in the daemon to its reply, by dimension.\n"
         out += "# TYPE layerfs_read_latency_seconds histogram\n"
         for (slot, c) in counters where c.reads > 0 {

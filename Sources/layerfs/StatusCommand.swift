@@ -127,7 +127,7 @@ struct StatusCommand: ParsableCommand {
         out += "  requests: \(pairs(totals["requests"]))\n"
         out += "  errors: \(pairs(totals["errors"]))\n"
         let latency = totals["read_latency"] as? [String: Any] ?? [:]
-        out += "  reads: \(s(totals["reads"])), \(s(totals["read_bytes"])) bytes; latency p50 ≤ \(duration(latency["p50_seconds"])), p99 ≤ \(duration(latency["p99_seconds"])), max \(duration(latency["max_seconds"]))\n"
+        out += "  reads: \(s(totals["reads"])), \(s(totals["read_bytes"])) bytes (and \(s(totals["prefetch_bytes"])) pushed ahead); latency p50 ≤ \(duration(latency["p50_seconds"])), p99 ≤ \(duration(latency["p99_seconds"])), max \(duration(latency["max_seconds"]))\n"
         out += "  generations: \(s(totals["generations_loaded"])) loaded, \(s(totals["generations_rejected"])) rejected, \(s(totals["generations_retired_held"])) retired but held; lookups outstanding \(s(totals["lookups_outstanding"]))\n"
         let header = ["DIMENSION", "STATUS", "GENERATION", "LAYERS", "BYTES", "UPDATED", "LAST CHANGE", "LOAD", "LOADED", "REJECTED", "HELD", "LOOKUPS", "READS", "READ BYTES", "ERROR"]
         var rows = [header]
