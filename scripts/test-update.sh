@@ -446,7 +446,8 @@ for i in $(seq 1 16); do write_layer "$i" 0 "in4/$(printf 'layer-%03d' "$i")"; d
 for i in 1 2 3 4; do head -c 50000 /dev/urandom > "in5/layer-00$i"; done
 "$layerfs" pack --dimension 4 in4 "$v/consciousness/D04" >/dev/null
 "$layerfs" pack --dimension 5 in5 "$v/consciousness/D05" >/dev/null
-"$layerfs" mount --debug --log-file "$work/daemon.log" "$v" "$m"
+# Prefetch off: the node-id checks below count READs in the debug log, and pushed layers need none.
+"$layerfs" mount --debug --log-file "$work/daemon.log" -o prefetch_kb=0,prefetch_random_mb=0 "$v" "$m"
 : > "$work/deleted"
 python3 "$here/Tests/shell/soak_readers.py" "$m/D04" "$work/stop" "$work/deleted" --oneshot 3 --holders 1 --scanners 1 \
     > "$work/readers.txt" 2> "$work/readers.err" &

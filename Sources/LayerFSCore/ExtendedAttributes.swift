@@ -24,7 +24,9 @@ extension FileSystem {
             case "user.layer_id": return Array(String(record.id).utf8)
             case "user.frequency": return Array(Frequency.format(record.frequency).utf8)
             case "user.keywords": return Array(served.table.keywords(of: record))
-            default: throw .noAttribute
+            default:
+                // Only a Jessy legacy layer has more (user.name, user.depth, ...).
+                guard served.legacy != nil else { throw .noAttribute }
             }
         }
         guard let value = try attributeValues(node).first(where: { $0.0 == name })?.1 else { throw .noAttribute }
