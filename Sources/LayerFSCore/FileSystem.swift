@@ -23,6 +23,10 @@ public final class FileSystem: Sendable {
         public var firstVersion: UInt64 = 1
         /// Owners and modes shown (the volume's own unless overridden).
         public var presentation = Presentation()
+        /// A writable mount (`--writable`): writes are staged and committed as generations.
+        public var writable = false
+        /// Seconds a commit waits for another writer's lock before failing with EBUSY.
+        public var commitLockWait: Double = 10
 
         public init(base: String) { self.base = base }
     }
@@ -43,6 +47,8 @@ public final class FileSystem: Sendable {
     public let logger: Logger
     let volume: Volume
     let directory = Mutex(SlotDirectory())
+    /// A writable mount's staged files, handles and pending commits (empty when read-only).
+    let staging = Staging()
     /// The device number of this mount (0 until the daemon has mounted). A dimension directory
     /// on it lies under the mountpoint (a bind mount made later can put it there): reading it
     /// would send requests to this daemon from inside a load, which waits on itself.
@@ -228,6 +234,7 @@ public final class FileSystem: Sendable {
             return try dimensionEntry(slot)
         }
         let slot = try dimension(parent)
+        if let staged = try stagedLookup(slot, name) { return staged }
         guard let id = PackInput.layerID(fromName: name), PackInput.fileName(forLayer: id) == name else { throw .notFound }
         return try withLoadedState(slot) { (state) throws(FSError) -> Entry in
             // The parent checked above may have gone since: answer as the directory is now.
@@ -240,8 +247,10 @@ public final class FileSystem: Sendable {
     /// FORGET: the kernel dropped `count` references to a node. When an old generation has
     /// no references left, its mapping is released (O(1): each generation keeps its total).
     public func forget(_ node: NodeID, count: UInt64) {
+        if Staging.isStagedNode(node) { return forgetStaged(node, count: count, fully: true) }
         guard node.isLayer, let slot = try? slot(node.slot) else { return }
         let had = slot.withState { $0.held.forget(node, count: count) }
+        if isWritable { forgetStaged(node, count: count, fully: (had ?? 0) <= count) }
         if let had, had < count {
             logger.warning("FORGET of \(count) for \(node) which had \(had) lookups")
         } else if had == nil {
@@ -254,6 +263,7 @@ public final class FileSystem: Sendable {
         if node == .root { return rootAttributes() }
         if node == .protoDirectory { return protoAttributes() }
         if node.isDimension { return try dimensionEntry(try dimension(node)).attributes }
+        if let file = stagedFile(node) { return stagedAttributes(file) }
         let (served, record, _) = try layer(node)
         return layerAttributes(try slot(node.slot), served, record)
     }
@@ -273,6 +283,7 @@ public final class FileSystem: Sendable {
             return
         }
         let slot = try dimension(node)
+        if isWritable { return try readWritableDirectory(node, slot, from: offset, plus: plus, emit) }
         let parentInode: InodeNumber = if case .proto = slot.location.kind { .protoDirectory } else { .root }
         let selfInode = InodeNumber.dimension(key: slot.inodeKey)
         try withLoadedState(slot) { (state) throws(FSError) in
@@ -335,13 +346,14 @@ public final class FileSystem: Sendable {
 
     /// OPENDIR.
     public func openDirectory(_ node: NodeID) throws(FSError) {
-        if node.isLayer { throw .notDirectory }
+        if node.isLayer || Staging.isStagedNode(node) { throw .notDirectory }
         _ = try attributes(node)
     }
 
     /// READ: calls `body` with the bytes [offset, offset + size) clipped to the layer, straight
     /// out of the mapping (no copy). The generation stays alive until `body` returns.
     public func read<R>(_ node: NodeID, offset: UInt64, size: Int, _ body: (UnsafeRawBufferPointer) -> R) throws(FSError) -> R {
+        if let file = stagedFile(node) { return try readStaged(file, offset: offset, size: size, body) }
         let (served, record, i) = try layer(node)
         if served.isBroken { throw .io }
         if configuration.verifyReads { try verify(served, record, i) }

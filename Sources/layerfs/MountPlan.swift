@@ -243,6 +243,12 @@ struct MountPlan {
         configuration.cache.noOpen = !options.openCalls
         configuration.verifyReads = options.verifyReads
         configuration.presentation = options.presentation
+        if options.isWritable {
+            // Writes need handles, and a listing changes with every create and unlink.
+            configuration.writable = true
+            configuration.cache.noOpen = false
+            configuration.cache.cacheDirectories = false
+        }
         let fs = FileSystem(configuration: configuration, logger: logger)
         let mountpoint = self.mountpoint, source = self.source, plan = self
         let readaheadKB = options.readaheadKB ?? (geteuid() == 0 ? 1024 : 0)
@@ -273,8 +279,11 @@ struct MountPlan {
         if chdir("/") != 0 { logger.warning("chdir /: \(String(cString: strerror(errno)))") }
         session.installSignalHandlers()
         HangupListener.start(sink: sink, logger: logger)
+        fs.setInvalidationHandler { [session] in session.notify($0) }
         VolumeWatcher(fs: fs, pollIntervalMilliseconds: options.pollInterval ?? 500) { [session] in session.notify($0) }.start()
         let result = withExtendedLifetime(context) { session.run(maxThreads: options.maxThreads) }
+        // Staged changes become generations before the unmount completes.
+        fs.finishWrites()
         session.unmount()
         logger.info("unmounted \(mountpoint)")
         // libfuse's signal handlers end the loop with the signal's number: a clean stop.

@@ -1,0 +1,125 @@
+import Dispatch
+import Glibc
+import LayerFormat
+
+/// Turning a dimension's staged changes into a generation: through `DimensionUpdate`, the
+/// engine of `layerfs update` (writer lock, rebased on the generation current under it, the
+/// spec's swap), then the dimension is refreshed at once, exactly as the watcher would, so the
+/// new generation is installed by the one path that installs generations.
+extension FileSystem {
+    /// How long closes are gathered into one commit.
+    static let commitBatchDelay = DispatchTimeInterval.milliseconds(100)
+
+    /// A commit of `slot` in `commitBatchDelay`, unless one is already pending.
+    func scheduleCommit(_ slot: DimensionSlot) {
+        let fresh = staging.state.withLock { $0.scheduled.insert(slot.slot).inserted }
+        guard fresh else { return }
+        DispatchQueue.global().asyncAfter(deadline: .now() + Self.commitBatchDelay) { [self] in
+            staging.state.withLock { _ = $0.scheduled.remove(slot.slot) }
+            // Logged and kept for the next flush/fsync by `commit` itself.
+            try? commit(slot, includingOpen: false)
+        }
+    }
+
+    /// Commits `slot`'s pending changes: files no longer open for writing (or all of them with
+    /// `includingOpen`, or those in `including`), and deletions.
+    func commit(_ slot: DimensionSlot, including: Set<ObjectIdentifier> = [], includingOpen: Bool = false) throws(FSError) {
+        try staging.commitLock.withLock { (_) throws(FSError) in
+            try commitLocked(slot, including: including, includingOpen: includingOpen)
+        }
+    }
+
+    /// Commits everything staged on every dimension: the end of a clean unmount.
+    public func finishWrites() {
+        guard isWritable else { return }
+        let slots = staging.state.withLock { s in Set(s.byName.values.map(\.slot.slot)).union(s.deletions.filter { !$0.value.isEmpty }.keys) }
+        for index in slots.sorted() {
+            guard let slot = try? slot(index) else { continue }
+            do throws(FSError) {
+                try commit(slot, includingOpen: true)
+            } catch {
+                logger.error("\(slot.location.displayPath): staged changes not committed at unmount: \(error)")
+            }
+        }
+    }
+
+    private struct Snapshot {
+        var file: StagedFile
+        var id: UInt32
+        var version: UInt64
+        var content: LayerContent
+    }
+
+    private func commitLocked(_ slot: DimensionSlot, including: Set<ObjectIdentifier>, includingOpen: Bool) throws(FSError) {
+        // What to write, as it is now. Files are read outside the lock: a write arriving during
+        // the commit bumps the file's version, so it stays pending for the next one.
+        let (snapshots, deletions) = staging.state.withLock { s -> ([Snapshot], Set<UInt32>) in
+            var out: [Snapshot] = []
+            for (key, file) in s.byName where key.slot == slot.slot && file.isDirty {
+                guard let id = PackInput.layerID(fromName: key.name), PackInput.fileName(forLayer: id) == key.name else { continue }
+                guard includingOpen || file.writableHandles == 0 || including.contains(ObjectIdentifier(file)) else { continue }
+                guard let content = LayerContent.descriptor(file.fd, size: file.size, display: "staged " + key.name) else { continue }
+                out.append(Snapshot(file: file, id: id, version: file.version, content: content))
+            }
+            return (out, s.deletions[slot.slot] ?? [])
+        }
+        if snapshots.isEmpty && deletions.isEmpty { return }
+        var changes = snapshots.map { DimensionUpdate.Change(.put($0.id, $0.content)) }
+        changes += deletions.sorted().map { DimensionUpdate.Change(.delete($0)) }
+        var options = DimensionUpdate.Options(time: Timestamp(seconds: Int64(time(nil))))
+        options.maxRegionSize = configuration.maxRegionSize
+        options.wait = configuration.commitLockWait
+        do throws(UpdateError) {
+            _ = try DimensionUpdate(changes).commit(into: slot.location, options: options)
+        } catch .absent(let id, _, _, _) where deletions.contains(id) {
+            // Another producer deleted it first: the deletion is done.
+            staging.state.withLock { _ = $0.deletions[slot.slot]?.remove(id) }
+            return try commitLocked(slot, including: including, includingOpen: includingOpen)
+        } catch {
+            let failure = FileSystem.commitErrno(error)
+            staging.state.withLock { $0.failures[slot.slot] = failure }
+            logger.error("\(slot.location.displayPath): commit of \(changes.count) staged changes failed (\(failure)); they stay staged and are retried at the next close or fsync: \(error.description)")
+            throw failure
+        }
+        // Installed now, not at the watcher's next look: the next LOOKUP finds the new layers.
+        var invalidations = refresh(slot)
+        let node = slot.withState { $0.directoryNode(slot: slot.slot) }
+        staging.state.withLock { s in
+            s.failures[slot.slot] = nil
+            if var left = s.deletions[slot.slot] {
+                left.subtract(deletions)
+                s.deletions[slot.slot] = left.isEmpty ? nil : left
+            }
+            for snap in snapshots {
+                let file = snap.file
+                file.committedVersion = max(file.committedVersion, snap.version)
+                // Let go of the name once committed and closed: the served generation answers.
+                if !file.isDirty, file.writableHandles == 0, let name = file.name {
+                    let key = Staging.NameKey(slot: slot.slot, name: name)
+                    if s.byName[key] === file { s.byName[key] = nil }
+                    file.name = nil
+                    invalidations.append(.entry(parent: node, name: name))
+                    Staging.collect(file, in: &s)
+                }
+            }
+        }
+        let sent = invalidations
+        if !sent.isEmpty, let deliver = staging.deliver.withLock({ $0 }) {
+            staging.notifyQueue.async { deliver(sent) }
+        }
+    }
+
+    /// The errno a failed commit answers: ENOSPC and EFBIG as such, a held lock EBUSY,
+    /// anything else EIO.
+    static func commitErrno(_ error: UpdateError) -> FSError {
+        switch error {
+        case .locked: return .busy
+        case .format(let e), .unreadableBase(let e):
+            if e.kind == .tooLarge { return .tooLarge }
+            if e.message.hasSuffix(String(cString: strerror(ENOSPC))) { return .noSpace }
+            if e.message.hasSuffix(String(cString: strerror(EDQUOT))) { return .noSpace }
+            return .io
+        default: return .io
+        }
+    }
+}
