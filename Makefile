@@ -46,6 +46,7 @@ test: deps
 	scripts/test-mount.sh .build/debug/layerfs
 	scripts/test-live.sh .build/debug/layerfs
 	scripts/soak.sh .build/debug/layerfs 150
+	scripts/test-writable.sh .build/debug/layerfs
 
 # The long soak: a mount under listings and readers while a dimension is replaced
 # REPLACEMENTS times (default 1000) must release every generation it stopped serving.

@@ -127,7 +127,8 @@ public final class FileSystem: Sendable {
         }
     }
 
-    var showsProto: Bool { !visibleSlots(proto: true).isEmpty }
+    /// A writable mount shows proto/ always, so that `mkdir proto/NAME` has somewhere to go.
+    var showsProto: Bool { isWritable || !visibleSlots(proto: true).isEmpty }
 
     /// Runs `body` on a slot's state under its lock, loading the dimension first if this is
     /// the first access. Loading happens under the slot's lock: concurrent first accesses wait

@@ -136,7 +136,9 @@ extension FileSystem {
         switch try writableName(name, in: slot) {
         case .layer, .scratch: break
         }
-        if try stagedLookup(slot, name) != nil || (try? lookupServed(slot, parent, name)) != nil {
+        let staged = staging.state.withLock { $0.byName[Staging.NameKey(slot: slot.slot, name: name)] }
+        let deleted = staging.state.withLock { s in PackInput.layerID(fromName: name).map { s.deletions[slot.slot]?.contains($0) ?? false } ?? false }
+        if staged != nil || (!deleted && (try? lookupServed(slot, parent, name)) != nil) {
             // The kernel asks CREATE only for a name it believes absent; someone else made it.
             throw .exists
         }
@@ -189,9 +191,18 @@ extension FileSystem {
 
     /// SETATTR: size (truncate; copy on write for a served layer), times (a staged file's
     /// mtime; a served layer's updated_at is the commit's). Mode and owner: EPERM.
-    public func setAttributes(_ node: NodeID, handle: UInt64?, size: UInt64?, modified: Int64?, changesOwnerOrMode: Bool) throws(FSError) -> Attributes {
+    public func setAttributes(_ node: NodeID, handle: UInt64?, size: UInt64?, modified: Int64?,
+                              mode: UInt32?, uid: UInt32?, gid: UInt32?) throws(FSError) -> Attributes {
         try requireWritable()
-        if changesOwnerOrMode { throw .permission }
+        // Owners and modes are the volume's files' (or the mount's options'): a chmod or chown
+        // to what is shown already succeeds (cp -a, rsync -a, tar set them on every file), any
+        // other is EPERM.
+        if mode != nil || uid != nil || gid != nil {
+            let shown = try attributes(node)
+            if let mode, mode & 0o7777 != shown.permissions { throw .permission }
+            if let uid, uid != shown.uid { throw .permission }
+            if let gid, gid != shown.gid { throw .permission }
+        }
         if node.isDimension || node == .root || node == .protoDirectory {
             if size != nil { throw .isDirectory }
             return try attributes(node)

@@ -89,10 +89,12 @@ enum WriteOperations {
             let size = toSet & FUSE_SET_ATTR_SIZE != 0 ? UInt64(max(0, st.st_size)) : nil
             var modified: Int64?
             if toSet & FUSE_SET_ATTR_MTIME_NOW != 0 { modified = Int64(time(nil)) } else if toSet & FUSE_SET_ATTR_MTIME != 0 { modified = Int64(st.st_mtim.tv_sec) }
-            let ownerOrMode = toSet & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) != 0
+            let mode = toSet & FUSE_SET_ATTR_MODE != 0 ? UInt32(st.st_mode) : nil
+            let uid = toSet & FUSE_SET_ATTR_UID != 0 ? st.st_uid : nil
+            let gid = toSet & FUSE_SET_ATTR_GID != 0 ? st.st_gid : nil
             do throws(FSError) {
                 let a = try ctx.fs.setAttributes(NodeID(rawValue: ino), handle: fi?.pointee.fh, size: size, modified: modified,
-                                                 changesOwnerOrMode: ownerOrMode)
+                                                 mode: mode, uid: uid, gid: gid)
                 Reply.attributes(req, a, ctx.cache)
             } catch {
                 Reply.error(req, error)
@@ -121,9 +123,32 @@ enum WriteOperations {
                 Reply.error(req, error)
             }
         }
+        ops.mkdir = { req, parent, name, _ in
+            let ctx = Operations.context(req)
+            let name = Operations.name(name)
+            ctx.trace("MKDIR", parent, name)
+            do throws(FSError) {
+                Reply.entry(req, try ctx.fs.makeDimension(parent: NodeID(rawValue: parent), name: name), ctx.cache)
+            } catch {
+                Reply.error(req, error)
+            }
+        }
+        ops.rmdir = { req, parent, name in
+            let ctx = Operations.context(req)
+            let name = Operations.name(name)
+            ctx.trace("RMDIR", parent, name)
+            do throws(FSError) {
+                try ctx.fs.removeDimension(parent: NodeID(rawValue: parent), name: name)
+                fuse_reply_err(req, 0)
+            } catch {
+                Reply.error(req, error)
+            }
+        }
         // Links, symlinks and device nodes have no place in a dimension.
         ops.link = { req, _, _, _ in fuse_reply_err(req, EPERM) }
         ops.symlink = { req, _, _, _ in fuse_reply_err(req, EPERM) }
         ops.mknod = { req, _, _, _, _ in fuse_reply_err(req, EPERM) }
+        // Not a sparse or preallocated file store: posix_fallocate falls back to writing.
+        ops.fallocate = { req, _, _, _, _, _ in fuse_reply_err(req, EOPNOTSUPP) }
     }
 }
