@@ -26,6 +26,11 @@ final class StagedFile: @unchecked Sendable {
     /// Seconds since the epoch shown as mtime; utimens sets it (it becomes updated_at only
     /// through the commit's own time).
     var modified: Int64
+    /// Set by utimens: `modified` becomes the layer's updated_at (else the commit's time).
+    var timeSet = false
+    /// user.keywords / user.frequency set on this file; nil keeps the layer's.
+    var keywords: [String]?
+    var frequency: Double?
 
     var isDirty: Bool { version != committedVersion }
 

@@ -38,6 +38,8 @@ final class Staging: Sendable {
         var scheduled: Set<Int> = []
         /// The last failed commit of a slot: returned to the next flush or fsync there.
         var failures: [Int: FSError] = [:]
+        /// Metadata changes of served layers and of the index, by slot.
+        var metadata: [Int: DimensionMetadata] = [:]
     }
 
     let state = Mutex(State())
@@ -77,7 +79,9 @@ extension FileSystem {
     func stagedAttributes(_ file: StagedFile) -> Attributes {
         let (name, size, modified) = staging.state.withLock { _ in (file.name, file.size, file.modified) }
         let id = name.flatMap { PackInput.layerID(fromName: $0) } ?? UInt32(truncatingIfNeeded: file.node.rawValue) | 0x8000_0000
-        let region = PathStatus(file.slot.location.regionPath) ?? PathStatus(file.slot.location.directory)
+        // As the layer will show once committed: region.mmap's owner and mode, or for a new
+        // dimension what the commit will create (the writer's, 0644).
+        let region = PathStatus(file.slot.location.regionPath)
         let a = Attributes(inode: InodeNumber.layer(key: file.slot.inodeKey, id: id), kind: .file, permissions: 0, links: 1,
                            size: size, uid: region?.uid ?? geteuid(), gid: region?.gid ?? getegid(), time: Timestamp(seconds: modified))
         return configuration.presentation.apply(a, volumeMode: region?.mode ?? 0o644)

@@ -32,7 +32,9 @@ extension FileSystem {
     /// Commits everything staged on every dimension: the end of a clean unmount.
     public func finishWrites() {
         guard isWritable else { return }
-        let slots = staging.state.withLock { s in Set(s.byName.values.map(\.slot.slot)).union(s.deletions.filter { !$0.value.isEmpty }.keys) }
+        let slots = staging.state.withLock { s in
+            Set(s.byName.values.map(\.slot.slot)).union(s.deletions.filter { !$0.value.isEmpty }.keys).union(s.metadata.keys)
+        }
         for index in slots.sorted() {
             guard let slot = try? slot(index) else { continue }
             do throws(FSError) {
@@ -53,7 +55,7 @@ extension FileSystem {
     private func commitLocked(_ slot: DimensionSlot, including: Set<ObjectIdentifier>, includingOpen: Bool) throws(FSError) {
         // What to write, as it is now. Files are read outside the lock: a write arriving during
         // the commit bumps the file's version, so it stays pending for the next one.
-        let (snapshots, deletions) = staging.state.withLock { s -> ([Snapshot], Set<UInt32>) in
+        let (snapshots, deletions, metadata) = staging.state.withLock { s -> ([Snapshot], Set<UInt32>, DimensionMetadata) in
             var out: [Snapshot] = []
             for (key, file) in s.byName where key.slot == slot.slot && file.isDirty {
                 guard let id = PackInput.layerID(fromName: key.name), PackInput.fileName(forLayer: id) == key.name else { continue }
@@ -61,19 +63,41 @@ extension FileSystem {
                 guard let content = LayerContent.descriptor(file.fd, size: file.size, display: "staged " + key.name) else { continue }
                 out.append(Snapshot(file: file, id: id, version: file.version, content: content))
             }
-            return (out, s.deletions[slot.slot] ?? [])
+            return (out, s.deletions[slot.slot] ?? [], s.metadata[slot.slot] ?? DimensionMetadata())
         }
-        if snapshots.isEmpty && deletions.isEmpty { return }
+        if snapshots.isEmpty && deletions.isEmpty && metadata.isEmpty { return }
+        // Metadata of a layer this commit puts goes with the put (the file's own wins); of a
+        // layer it deletes, nowhere.
+        var keywords = metadata.keywords, frequencies = metadata.frequencies, times = metadata.times
+        for id in deletions { keywords[id] = nil; frequencies[id] = nil; times[id] = nil }
+        for snap in snapshots {
+            let file = snap.file
+            if let list = file.keywords { keywords[snap.id] = list }
+            if let value = file.frequency { frequencies[snap.id] = value }
+            if file.timeSet { times[snap.id] = Timestamp(seconds: file.modified) } else { times[snap.id] = nil }
+        }
         var changes = snapshots.map { DimensionUpdate.Change(.put($0.id, $0.content)) }
         changes += deletions.sorted().map { DimensionUpdate.Change(.delete($0)) }
-        var options = DimensionUpdate.Options(time: Timestamp(seconds: Int64(time(nil))))
+        changes += keywords.sorted { $0.key < $1.key }.map { DimensionUpdate.Change(.keywords($0.key, $0.value)) }
+        changes += frequencies.sorted { $0.key < $1.key }.map { DimensionUpdate.Change(.frequency($0.key, $0.value)) }
+        var options = DimensionUpdate.Options(time: metadata.updatedAt ?? Timestamp(seconds: Int64(time(nil))))
         options.maxRegionSize = configuration.maxRegionSize
         options.wait = configuration.commitLockWait
         do throws(UpdateError) {
-            _ = try DimensionUpdate(changes).commit(into: slot.location, options: options)
-        } catch .absent(let id, _, _, _) where deletions.contains(id) {
-            // Another producer deleted it first: the deletion is done.
-            staging.state.withLock { _ = $0.deletions[slot.slot]?.remove(id) }
+            // A new index time alone is a "rename" to the current name: the engine then writes
+            // the index (linking the region) with the new updated_at.
+            var name = metadata.name
+            if name == nil && changes.isEmpty && times.isEmpty && metadata.createdAt == nil && metadata.updatedAt != nil {
+                name = slot.withState { $0.served?.name } ?? slot.location.defaultDimensionName
+            }
+            _ = try DimensionUpdate(changes, dimensionName: name, layerTimes: times, createdAt: metadata.createdAt)
+                .commit(into: slot.location, options: options)
+        } catch .absent(let id, _, _, _) {
+            // Another producer deleted it first: the deletion is done, its metadata moot.
+            staging.state.withLock { s in
+                _ = s.deletions[slot.slot]?.remove(id)
+                s.metadata[slot.slot]?.drop(id)
+            }
             return try commitLocked(slot, including: including, includingOpen: includingOpen)
         } catch {
             let failure = FileSystem.commitErrno(error)
@@ -86,6 +110,16 @@ extension FileSystem {
         let node = slot.withState { $0.directoryNode(slot: slot.slot) }
         staging.state.withLock { s in
             s.failures[slot.slot] = nil
+            // Metadata committed, unless changed again meanwhile (then the new value waits).
+            if var m = s.metadata[slot.slot] {
+                for (id, list) in metadata.keywords where m.keywords[id] == list { m.keywords[id] = nil }
+                for (id, value) in metadata.frequencies where m.frequencies[id] == value { m.frequencies[id] = nil }
+                for (id, t) in metadata.times where m.times[id] == t { m.times[id] = nil }
+                if m.name == metadata.name { m.name = nil }
+                if m.createdAt == metadata.createdAt { m.createdAt = nil }
+                if m.updatedAt == metadata.updatedAt { m.updatedAt = nil }
+                s.metadata[slot.slot] = m.isEmpty ? nil : m
+            }
             if var left = s.deletions[slot.slot] {
                 left.subtract(deletions)
                 s.deletions[slot.slot] = left.isEmpty ? nil : left

@@ -197,7 +197,10 @@ extension FileSystem {
         // Owners and modes are the volume's files' (or the mount's options'): a chmod or chown
         // to what is shown already succeeds (cp -a, rsync -a, tar set them on every file), any
         // other is EPERM.
-        if mode != nil || uid != nil || gid != nil {
+        // A scratch file is no layer: its mode and owner are not kept, so any is accepted
+        // (rsync's mkstemp makes it 0600 first).
+        let scratch = stagedFile(node).map { f in staging.state.withLock { _ in f.name.map(Staging.isScratchName) ?? true } } ?? false
+        if !scratch && (mode != nil || uid != nil || gid != nil) {
             let shown = try attributes(node)
             if let mode, mode & 0o7777 != shown.permissions { throw .permission }
             if let uid, uid != shown.uid { throw .permission }
@@ -205,6 +208,7 @@ extension FileSystem {
         }
         if node.isDimension || node == .root || node == .protoDirectory {
             if size != nil { throw .isDirectory }
+            if let modified { try setModified(node, modified) }
             return try attributes(node)
         }
         if let size {
@@ -225,9 +229,7 @@ extension FileSystem {
             }
             if staging.state.withLock({ _ in file.writableHandles == 0 }) { scheduleCommit(file.slot) }
         }
-        if let modified, let file = stagedFile(node) {
-            staging.state.withLock { _ in file.modified = modified }
-        }
+        if let modified { try setModified(node, modified) }
         return try attributes(node)
     }
 

@@ -144,6 +144,29 @@ enum WriteOperations {
                 Reply.error(req, error)
             }
         }
+        ops.setxattr = { req, ino, name, value, size, _ in
+            let ctx = Operations.context(req)
+            let name = Operations.name(name)
+            ctx.trace("SETXATTR", ino, name)
+            let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+            do throws(FSError) {
+                try ctx.fs.setExtendedAttribute(NodeID(rawValue: ino), name: name, value: bytes)
+                fuse_reply_err(req, 0)
+            } catch {
+                Reply.error(req, error)
+            }
+        }
+        ops.removexattr = { req, ino, name in
+            let ctx = Operations.context(req)
+            let name = Operations.name(name)
+            ctx.trace("REMOVEXATTR", ino, name)
+            do throws(FSError) {
+                try ctx.fs.removeExtendedAttribute(NodeID(rawValue: ino), name: name)
+                fuse_reply_err(req, 0)
+            } catch {
+                Reply.error(req, error)
+            }
+        }
         // Links, symlinks and device nodes have no place in a dimension.
         ops.link = { req, _, _, _ in fuse_reply_err(req, EPERM) }
         ops.symlink = { req, _, _, _ in fuse_reply_err(req, EPERM) }
