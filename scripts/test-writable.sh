@@ -171,6 +171,54 @@ done
 expect_eq "after the name tests: the read-only mount lists exactly the model" "$(ls model | grep '^layer-' | paste -sd' ')" "$(ls "$R" | paste -sd' ')"
 verify_clean "names"
 
+# ---- metadata: extended attributes and times (index fields only, no byte copied)
+gx() { getfattr --only-values -n "$2" "$1" 2>/dev/null; }
+eventually() { # eventually NAME EXPECTED COMMAND...: the command's output becomes EXPECTED (5 s)
+    local name=$1 want=$2 got i; shift 2
+    for i in $(seq 50); do got=$("$@" 2>/dev/null); [ "$got" == "$want" ] && { ok "$name"; return; }; sleep 0.1; done
+    fail "$name" "expected [$want], got [$got]"
+}
+inode_before=$(stat -c %i "$v/consciousness/D01/region.mmap")
+expect_eq "setfattr user.keywords" OK "$(errno_of setxattr "$D/layer-001" 'user.keywords=alpha,beta\,gamma')"
+eventually "user.keywords committed (read-only mount)" 'alpha,beta\,gamma' gx "$R/layer-001" user.keywords
+expect_eq "user.keywords: the index has the list" '["alpha", "beta,gamma"]' \
+    "$(python3 -c 'import json,sys; print(json.dumps([l["keywords"] for l in json.load(open(sys.argv[1]))["layers"] if l["layer_id"] == 1][0]))' "$v/consciousness/D01/index.json")"
+expect_eq "a metadata change copies no byte (region.mmap linked, same inode)" "$inode_before" "$(stat -c %i "$v/consciousness/D01/region.mmap")"
+expect_eq "setfattr user.frequency" OK "$(errno_of setxattr "$D/layer-001" user.frequency=2.5)"
+eventually "user.frequency committed" 2.5 gx "$R/layer-001" user.frequency
+expect_eq "user.frequency not a number: EINVAL" EINVAL "$(errno_of setxattr "$D/layer-001" user.frequency=abc)"
+expect_eq "user.frequency infinite: EINVAL" EINVAL "$(errno_of setxattr "$D/layer-001" user.frequency=inf)"
+sum=$(gx "$R/layer-001" user.checksum)
+expect_eq "user.checksum equal to the bytes' SHA-256: accepted" OK "$(errno_of setxattr "$D/layer-001" "user.checksum=$sum")"
+expect_eq "user.checksum of other bytes: EINVAL" EINVAL "$(errno_of setxattr "$D/layer-001" "user.checksum=sha256:$(printf '0%.0s' $(seq 64))")"
+expect_eq "user.layer_id equal: accepted" OK "$(errno_of setxattr "$D/layer-001" user.layer_id=1)"
+expect_eq "user.layer_id contradicting: EINVAL" EINVAL "$(errno_of setxattr "$D/layer-001" user.layer_id=2)"
+expect_eq "an attribute the format does not have: EOPNOTSUPP (ENOTSUP)" ENOTSUP "$(errno_of setxattr "$D/layer-001" user.color=red)"
+expect_eq "removexattr user.keywords: back to none" OK "$(python3 -c 'import os,sys; os.removexattr(sys.argv[1], "user.keywords"); print("OK")' "$D/layer-001" 2>&1)"
+eventually "user.keywords removed" "" gx "$R/layer-001" user.keywords
+touch -m -d 2024-05-06T07:08:09Z "$D/layer-001"
+eventually "touch -d of a layer: its updated_at (mtime on the read-only mount)" 1714979289 stat -c %Y "$R/layer-001"
+expect_eq "touch -d of a layer: the index's updated_at" 2024-05-06T07:08:09Z \
+    "$(python3 -c 'import json,sys; print([l["updated_at"] for l in json.load(open(sys.argv[1]))["layers"] if l["layer_id"] == 1][0])' "$v/consciousness/D01/index.json")"
+expect_eq "setfattr user.dimension_name" OK "$(errno_of setxattr "$D" user.dimension_name=Feelings)"
+eventually "user.dimension_name committed" Feelings gx "$R" user.dimension_name
+expect_eq "setfattr user.created_at" OK "$(errno_of setxattr "$D" user.created_at=2020-01-02T03:04:05Z)"
+eventually "user.created_at committed" 2020-01-02T03:04:05Z gx "$R" user.created_at
+expect_eq "user.created_at not a time: EINVAL" EINVAL "$(errno_of setxattr "$D" user.created_at=yesterday)"
+touch -m -d 2024-01-01T00:00:00Z "$D"
+eventually "touch -d of a dimension directory: the index's updated_at" 2024-01-01T00:00:00Z gx "$R" user.updated_at
+expect_eq "user.dimension_id equal: accepted" OK "$(errno_of setxattr "$D" user.dimension_id=1)"
+expect_eq "user.dimension_id contradicting: EINVAL" EINVAL "$(errno_of setxattr "$D" user.dimension_id=7)"
+count=$(gx "$R" user.layer_count); gen=$(gx "$R" user.generation)
+expect_eq "user.layer_count equal: accepted" OK "$(errno_of setxattr "$D" "user.layer_count=$count")"
+expect_eq "user.layer_count contradicting: EINVAL" EINVAL "$(errno_of setxattr "$D" "user.layer_count=$((count + 5))")"
+expect_eq "user.generation equal: accepted" OK "$(errno_of setxattr "$D" "user.generation=$gen")"
+expect_eq "user.generation contradicting: EINVAL" EINVAL "$(errno_of setxattr "$D" "user.generation=sha256:$(printf '1%.0s' $(seq 64))")"
+for f in model/layer-*; do
+    expect "after the metadata tests: $(basename "$f") has its bytes" cmp "$f" "$R/$(basename "$f")"
+done
+verify_clean "metadata"
+
 # ---- durability: fsync, then SIGKILL of the daemon
 pid=$(grep -o 'layerfs\[[0-9]*\]' "$work/w.log" | tail -1 | tr -dc 0-9)
 head -c 123457 /dev/urandom > model/layer-060
@@ -243,4 +291,59 @@ umount "$small"
 
 umount "$w"; umount "$r"
 verify_clean "end"
+# ---- restore: a backup taken off a read-only mount of a packed volume, copied back into an
+# empty volume through a writable mount, gives back the same regions and indexes
+src=$work/src
+mkdir -p in1 in2
+for i in 1 2 3 4 5 6 7; do head -c $((i * 5003 + 11)) /dev/urandom > in1/layer-00$i; done
+: > in1/layer-008
+for i in 1 2 3; do head -c $((i * 70001)) /dev/urandom > in2/layer-00$i; done
+touch -d 2023-03-04T05:06:07Z in1/layer-003
+"$layerfs" init "$src" >/dev/null
+"$layerfs" pack --dimension 1 --time 2025-01-01T00:00:00Z in1 "$src/consciousness/D01" >/dev/null
+"$layerfs" pack --dimension 2 --time 2025-02-01T00:00:00Z --name Second in2 "$src/consciousness/D02" >/dev/null
+"$layerfs" pack --proto --time 2025-03-01T00:00:00Z in2 "$src/proto/draft" >/dev/null
+"$layerfs" update "$src/consciousness/D01" --keywords 2=one,two --frequency 4=0.25 --time 2025-01-02T00:00:00Z >/dev/null
+mkdir -p "$work/rr"
+"$layerfs" mount "$src" "$work/rr" --log-file "$work/rr.log"
+rsync -aX "$work/rr/" backup/
+expect_eq "backup taken (rsync -aX off the read-only mount)" 0 $?
+"$layerfs" unmount "$work/rr"
+same_volume() { # same_volume NAME DEST: every region byte-identical, every index equal
+    local name=$1 dst=$2 d problems=""
+    for d in consciousness/D01 consciousness/D02 proto/draft; do
+        cmp -s "$src/$d/region.mmap" "$dst/$d/region.mmap" || problems+="$d/region.mmap differs; "
+        problems+=$(python3 - "$src/$d/index.json" "$dst/$d/index.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+if a != b:
+    keys = [k for k in set(a) | set(b) if k != "layers" and a.get(k) != b.get(k)]
+    layers = [x.get("layer_id") for x, y in zip(a["layers"], b.get("layers", [])) if x != y]
+    print("%s differs (fields %s, layers %s); " % (sys.argv[2].split("/", 3)[-1], keys, layers), end="")
+PY
+)
+    done
+    if [ -z "$problems" ]; then ok "$name"; else fail "$name" "$problems"; fi
+}
+restore_with() { # restore_with NAME COMMAND...: into an empty volume mounted writable
+    local name=$1 dst=$work/dst-$1; shift
+    mkdir -p "$dst/consciousness"
+    "$layerfs" mount --writable "$dst" "$work/w2" --log-file "$work/w2.log"
+    ( cd backup && "$@" ) > "$work/restore.out" 2>&1
+    local rc=$?
+    expect_eq "restore with $name: exit 0" 0 "$rc"
+    [ $rc -ne 0 ] && head -5 "$work/restore.out"
+    if [ "$name" == rsync ]; then
+        expect_eq "a second rsync -aX transfers nothing" "" "$(rsync -aXi "$work/backup/" "$work/w2/" | grep -v '^\.d\.\.t\.\.\.\.\.\. \./$')"
+    fi
+    expect "restore with $name: layerfs unmount" "$layerfs" unmount "$work/w2"
+    same_volume "restore with $name: regions byte-identical, indexes equal" "$dst"
+    expect "restore with $name: verify clean" "$layerfs" verify "$dst"
+}
+mkdir -p "$work/w2"
+restore_with rsync rsync -aX ./ "$work/w2/"
+restore_with cp cp -a --preserve=xattr . "$work/w2/"
+tar --xattrs --xattrs-include='user.*' -C backup -cf backup.tar .
+restore_with tar tar --xattrs --xattrs-include='user.*' -xf "$work/backup.tar" -C "$work/w2"
+
 finish

@@ -32,7 +32,13 @@ extension FileSystem {
     func attributeValues(_ node: NodeID) throws(FSError) -> [(String, String)] {
         if node == .root || node == .protoDirectory { return [] }
         if let file = stagedFile(node) { return try stagedAttributeValues(file) }
-        if isWritable { return try withPending(node, try servedAttributeValues(node)) }
+        if isWritable {
+            // user.layer_count and user.generation are what the dimension's files say: staged
+            // changes that could be committed are, first, so that a reader (rsync -X comparing
+            // a restore) sees the values the changes give.
+            if node.isDimension, let slot = try? dimension(node), hasPendingChanges(slot) { try? commit(slot) }
+            return try withPending(node, try servedAttributeValues(node))
+        }
         return try servedAttributeValues(node)
     }
 

@@ -206,7 +206,9 @@ public final class FileSystem: Sendable {
         } else {
             Attributes(inode: inode, kind: .directory, permissions: 0, links: 2, size: 0, uid: d.uid, gid: d.gid, time: Timestamp(seconds: d.mtime))
         }
-        return Entry(node: node, generation: generation, attributes: configuration.presentation.apply(a, volumeMode: d.mode))
+        var shown = configuration.presentation.apply(a, volumeMode: d.mode)
+        if isWritable, let time = pendingDimensionTime(slot.slot) { shown.time = time }
+        return Entry(node: node, generation: generation, attributes: shown)
     }
 
     func layerEntry(_ slot: DimensionSlot, _ served: ServedGeneration, _ record: LayerRecord, _ tagging: NodeTagging) -> Entry {
@@ -217,7 +219,9 @@ public final class FileSystem: Sendable {
     func layerAttributes(_ slot: DimensionSlot, _ served: ServedGeneration, _ record: LayerRecord) -> Attributes {
         let a = Attributes(inode: InodeNumber.layer(key: slot.inodeKey, id: record.id), kind: .file, permissions: 0, links: 1,
                            size: record.size, uid: served.uid, gid: served.gid, time: Timestamp(seconds: record.updatedAt))
-        return configuration.presentation.apply(a, volumeMode: served.mode)
+        var shown = configuration.presentation.apply(a, volumeMode: served.mode)
+        if isWritable, let time = pendingLayerTime(slot.slot, record.id) { shown.time = time }
+        return shown
     }
 
     // MARK: - Operations

@@ -31,6 +31,8 @@ final class StagedFile: @unchecked Sendable {
     /// user.keywords / user.frequency set on this file; nil keeps the layer's.
     var keywords: [String]?
     var frequency: Double?
+    /// user.checksum set before the bytes were written (tar): checked at the commit.
+    var claimedChecksum: String?
 
     var isDirty: Bool { version != committedVersion }
 

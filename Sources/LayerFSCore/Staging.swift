@@ -69,6 +69,14 @@ extension FileSystem {
         staging.deliver.withLock { $0 = handler }
     }
 
+    /// Whether a commit of `slot` now would write anything (files closed, deletions, metadata).
+    func hasPendingChanges(_ slot: DimensionSlot) -> Bool {
+        staging.state.withLock { s in
+            !(s.deletions[slot.slot]?.isEmpty ?? true) || !(s.metadata[slot.slot]?.isEmpty ?? true)
+                || s.byName.contains { $0.key.slot == slot.slot && $0.value.isDirty && $0.value.writableHandles == 0 && !Staging.isScratchName($0.key.name) }
+        }
+    }
+
     // MARK: - Reading staged files
 
     func stagedFile(_ node: NodeID) -> StagedFile? {

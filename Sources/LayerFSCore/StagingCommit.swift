@@ -31,7 +31,14 @@ extension FileSystem {
 
     /// Commits everything staged on every dimension: the end of a clean unmount.
     public func finishWrites() {
+        do throws(FSError) { try commitEverything() } catch {}
+    }
+
+    /// Commits every dimension with something staged; the first failure is thrown once all
+    /// were tried (each is logged).
+    func commitEverything() throws(FSError) {
         guard isWritable else { return }
+        var first: FSError?
         let slots = staging.state.withLock { s in
             Set(s.byName.values.map(\.slot.slot)).union(s.deletions.filter { !$0.value.isEmpty }.keys).union(s.metadata.keys)
         }
@@ -40,9 +47,10 @@ extension FileSystem {
             do throws(FSError) {
                 try commit(slot, includingOpen: true)
             } catch {
-                logger.error("\(slot.location.displayPath): staged changes not committed at unmount: \(error)")
+                first = first ?? error
             }
         }
+        if let first { throw first }
     }
 
     private struct Snapshot {
@@ -80,7 +88,14 @@ extension FileSystem {
         changes += deletions.sorted().map { DimensionUpdate.Change(.delete($0)) }
         changes += keywords.sorted { $0.key < $1.key }.map { DimensionUpdate.Change(.keywords($0.key, $0.value)) }
         changes += frequencies.sorted { $0.key < $1.key }.map { DimensionUpdate.Change(.frequency($0.key, $0.value)) }
-        var options = DimensionUpdate.Options(time: metadata.updatedAt ?? Timestamp(seconds: Int64(time(nil))))
+        // The index's updated_at: as set (utimens, user.updated_at), else now; but a change of
+        // the name or created_at alone keeps the current one, so that a restore that sets the
+        // directory's time before its other attributes (cp -a) keeps the time it set.
+        var indexTime = metadata.updatedAt ?? Timestamp(seconds: Int64(time(nil)))
+        if metadata.updatedAt == nil && changes.isEmpty && times.isEmpty, let current = slot.withState({ $0.served?.updatedAt }) {
+            indexTime = current
+        }
+        var options = DimensionUpdate.Options(time: indexTime)
         options.maxRegionSize = configuration.maxRegionSize
         options.wait = configuration.commitLockWait
         do throws(UpdateError) {
@@ -104,6 +119,12 @@ extension FileSystem {
             staging.state.withLock { $0.failures[slot.slot] = failure }
             logger.error("\(slot.location.displayPath): commit of \(changes.count) staged changes failed (\(failure)); they stay staged and are retried at the next close or fsync: \(error.description)")
             throw failure
+        }
+        for snap in snapshots {
+            guard let claim = staging.state.withLock({ _ in snap.file.claimedChecksum }) else { continue }
+            if let sum = try? stagedDigest(snap.file), sum.checksumString != claim {
+                logger.warning("\(slot.location.displayPath)/\(PackInput.fileName(forLayer: snap.id)): user.checksum was set to \(claim) before its bytes were written; the bytes committed have \(sum.checksumString)")
+            }
         }
         // Installed now, not at the watcher's next look: the next LOOKUP finds the new layers.
         var invalidations = refresh(slot)

@@ -74,6 +74,12 @@ extension FileSystem {
             if let current = try currentValue(node, name), Frequency.parse(current) == value { return }
             try record(slot, staged, id) { $0.frequency = value } served: { $0.frequencies[$1] = value }
         case "user.checksum":
+            // A new, still empty file takes the value its bytes will have: tar sets a file's
+            // attributes before it writes the bytes. The commit logs a claim that did not hold.
+            if let staged, staging.state.withLock({ _ in staged.size == 0 && staged.version <= 1 }), text.hasPrefix("sha256:") {
+                staging.state.withLock { _ in staged.claimedChecksum = text }
+                return
+            }
             guard try currentChecksum(node, staged).checksumString == text else {
                 logger.warning("setxattr user.checksum \(text): refused (EINVAL): not the SHA-256 of the layer's bytes")
                 throw .invalid
@@ -168,6 +174,8 @@ extension FileSystem {
             // UTIME_OMIT ((1 << 30) - 2, a macro Swift does not import) leaves atime alone.
             var times = [timespec(tv_sec: 0, tv_nsec: (1 << 30) - 2), timespec(tv_sec: time_t(seconds), tv_nsec: 0)]
             let path = node == .root ? configuration.base : volume.protoDirectory
+            // proto/ is shown on a writable mount before it exists.
+            if node == .protoDirectory && access(path, F_OK) != 0 { _ = mkdir(path, 0o755) }
             if utimensat(AT_FDCWD, path, &times, 0) != 0 { throw FSError(errno: errno) }
             return
         }
@@ -212,6 +220,15 @@ extension FileSystem {
             if let value = s.metadata[slot]?.frequencies[id] { out["user.frequency"] = Frequency.format(value) }
             return out
         }
+    }
+
+    /// A time set by utimens and not committed yet: what stat shows meanwhile.
+    func pendingLayerTime(_ slot: Int, _ id: UInt32) -> Timestamp? {
+        staging.state.withLock { $0.metadata[slot]?.times[id] }
+    }
+
+    func pendingDimensionTime(_ slot: Int) -> Timestamp? {
+        staging.state.withLock { $0.metadata[slot]?.updatedAt }
     }
 
     func pendingDimensionValues(_ slot: Int) -> [String: String] {

@@ -272,7 +272,10 @@ extension FileSystem {
 
     /// FSYNCDIR of a dimension: everything staged in it commits now.
     public func fsyncDirectory(_ node: NodeID) throws(FSError) {
-        guard isWritable, node.isDimension else { return }
+        guard isWritable else { return }
+        // The root or proto/: every dimension (what `layerfs unmount` asks before unmounting).
+        if node == .root || node == .protoDirectory { return try commitEverything() }
+        guard node.isDimension else { return }
         try commit(try dimension(node), includingOpen: true)
     }
 

@@ -170,7 +170,21 @@ enum WriteOperations {
         // Links, symlinks and device nodes have no place in a dimension.
         ops.link = { req, _, _, _ in fuse_reply_err(req, EPERM) }
         ops.symlink = { req, _, _, _ in fuse_reply_err(req, EPERM) }
-        ops.mknod = { req, _, _, _, _ in fuse_reply_err(req, EPERM) }
+        // mknod of a regular file (tar makes its files so) is a create without an open;
+        // FIFOs, sockets and device nodes: EPERM.
+        ops.mknod = { req, parent, name, mode, _ in
+            let ctx = Operations.context(req)
+            let name = Operations.name(name)
+            ctx.trace("MKNOD", parent, "\(name) mode=\(String(mode, radix: 8))")
+            guard mode & S_IFMT == S_IFREG || mode & S_IFMT == 0 else { fuse_reply_err(req, EPERM); return }
+            do throws(FSError) {
+                let (entry, handle) = try ctx.fs.create(parent: NodeID(rawValue: parent), name: name, flags: O_WRONLY)
+                ctx.fs.release(handle: handle)
+                Reply.entry(req, entry, ctx.cache)
+            } catch {
+                Reply.error(req, error)
+            }
+        }
         // Not a sparse or preallocated file store: posix_fallocate falls back to writing.
         ops.fallocate = { req, _, _, _, _, _ in fuse_reply_err(req, EOPNOTSUPP) }
     }
