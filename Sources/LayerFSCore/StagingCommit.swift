@@ -116,7 +116,13 @@ extension FileSystem {
             return try commitLocked(slot, including: including, includingOpen: includingOpen)
         } catch {
             let failure = FileSystem.commitErrno(error)
-            staging.state.withLock { $0.failures[slot.slot] = failure }
+            // A file written during the commit (its size changed under the copy): not the
+            // commit's fault; it runs again with the bytes as they are then.
+            let raced = staging.state.withLock { s -> Bool in
+                s.failures[slot.slot] = failure
+                return snapshots.contains { $0.file.version != $0.version }
+            }
+            if raced { scheduleCommit(slot) }
             logger.error("\(slot.location.displayPath): commit of \(changes.count) staged changes failed (\(failure)); they stay staged and are retried at the next close or fsync: \(error.description)")
             throw failure
         }
