@@ -12,10 +12,16 @@ final class StagedFile: @unchecked Sendable {
     let slot: DimensionSlot
     /// The node id given to LOOKUPs of this file (a scratch file's or a new layer's only one).
     let node: NodeID
+    /// Held shared by changes of the bytes, exclusively by a commit copying them.
+    let gate = FileGate()
     /// Node ids of served layers that were opened for writing and now write here.
     var borrowedNodes: [NodeID] = []
     /// The name it has in its dimension, nil once committed and let go, or unlinked.
     var name: String?
+    /// The name a commit let go of (the file was committed and closed): a handle still open,
+    /// or opened again through a node the kernel keeps, that writes takes the name back.
+    /// Not set when the name went by unlink or rename: writes then change no layer.
+    var releasedName: String?
     var size: UInt64 = 0
     /// Bumped by every change of the bytes; the commit remembers which it wrote.
     var version: UInt64 = 0
@@ -61,4 +67,40 @@ final class StagedFile: @unchecked Sendable {
         template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
         return named
     }
+}
+
+/// Keeps a staged file's bytes still while a commit copies them: changes (write, truncate)
+/// hold it shared, so they run in parallel with each other; the commit holds it exclusively
+/// from just before it notes the size until the new generation is written, so the bytes it
+/// commits are one moment's and the size it was given holds. Writer-preferring, so a stream
+/// of writes cannot starve a commit.
+///
+/// A pthread rwlock rather than Synchronization's Mutex: the commit holds the gates of a set
+/// of files known only at run time, which a scoped `withLock` cannot express.
+final class FileGate: @unchecked Sendable {
+    // @unchecked: the lock is only used through pthread calls, which are thread-safe.
+    private let lock: UnsafeMutablePointer<pthread_rwlock_t>
+
+    init() {
+        lock = .allocate(capacity: 1)
+        var attributes = pthread_rwlockattr_t()
+        pthread_rwlockattr_init(&attributes)
+        pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+        pthread_rwlock_init(lock, &attributes)
+        pthread_rwlockattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_rwlock_destroy(lock)
+        lock.deallocate()
+    }
+
+    func withShared<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        pthread_rwlock_rdlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return try body()
+    }
+
+    func close() { pthread_rwlock_wrlock(lock) }
+    func open() { pthread_rwlock_unlock(lock) }
 }

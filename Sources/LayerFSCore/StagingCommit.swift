@@ -63,12 +63,23 @@ extension FileSystem {
     private func commitLocked(_ slot: DimensionSlot, including: Set<ObjectIdentifier>, includingOpen: Bool) throws(FSError) {
         // What to write, as it is now. Files are read outside the lock: a write arriving during
         // the commit bumps the file's version, so it stays pending for the next one.
-        let (snapshots, deletions, metadata) = staging.state.withLock { s -> ([Snapshot], Set<UInt32>, DimensionMetadata) in
-            var out: [Snapshot] = []
+        // Which files, then their gates (writes to them wait until the generation is written,
+        // so the bytes committed are one moment's), then their sizes and versions.
+        let chosen = staging.state.withLock { s -> [(StagedFile, UInt32, String)] in
+            var out: [(StagedFile, UInt32, String)] = []
             for (key, file) in s.byName where key.slot == slot.slot && file.isDirty {
                 guard let id = PackInput.layerID(fromName: key.name), PackInput.fileName(forLayer: id) == key.name else { continue }
                 guard includingOpen || file.writableHandles == 0 || including.contains(ObjectIdentifier(file)) else { continue }
-                guard let content = LayerContent.descriptor(file.fd, size: file.size, display: "staged " + key.name) else { continue }
+                out.append((file, id, key.name))
+            }
+            return out
+        }
+        for (file, _, _) in chosen { file.gate.close() }
+        defer { for (file, _, _) in chosen { file.gate.open() } }
+        let (snapshots, deletions, metadata) = staging.state.withLock { s -> ([Snapshot], Set<UInt32>, DimensionMetadata) in
+            var out: [Snapshot] = []
+            for (file, id, name) in chosen where file.name == name {
+                guard let content = LayerContent.descriptor(file.fd, size: file.size, display: "staged " + name) else { continue }
                 out.append(Snapshot(file: file, id: id, version: file.version, content: content))
             }
             return (out, s.deletions[slot.slot] ?? [], s.metadata[slot.slot] ?? DimensionMetadata())
@@ -159,6 +170,7 @@ extension FileSystem {
                     let key = Staging.NameKey(slot: slot.slot, name: name)
                     if s.byName[key] === file { s.byName[key] = nil }
                     file.name = nil
+                    file.releasedName = name
                     invalidations.append(.entry(parent: node, name: name))
                     Staging.collect(file, in: &s)
                 }

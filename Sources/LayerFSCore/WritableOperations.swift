@@ -68,11 +68,21 @@ extension FileSystem {
         let key = Staging.NameKey(slot: file.slot.slot, name: name)
         if let old = s.byName[key], old !== file {
             old.name = nil
+            old.releasedName = nil
             Staging.collect(old, in: &s)
         }
         s.byName[key] = file
         s.byNode[file.node.rawValue] = file
         if let id = PackInput.layerID(fromName: name) { s.deletions[file.slot.slot]?.remove(id) }
+    }
+
+    /// A file written after its commit let go of its name is pending under that name again
+    /// (replacing whatever staged file took the name since: the last writer wins).
+    static func reclaimName(_ file: StagedFile, in s: inout Staging.State) {
+        guard file.name == nil, let name = file.releasedName else { return }
+        file.name = name
+        file.releasedName = nil
+        bind(file, in: &s)
     }
 
     func newHandle(_ file: StagedFile?, writable: Bool, in s: inout Staging.State) -> UInt64 {
@@ -94,15 +104,15 @@ extension FileSystem {
         let writing = flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
         if node.isDimension || node == .root || node == .protoDirectory { throw .isDirectory }
         if let file = stagedFile(node) {
-            return staging.state.withLock { s in
+            return file.gate.withShared { staging.state.withLock { s in
                 if writing && flags & O_TRUNC != 0 && file.size != 0 {
                     _ = ftruncate(file.fd, 0)
                     file.size = 0
                     file.version += 1
                 }
-                if writing && file.name == nil { /* committed and let go: writes make it pending again */ }
+                if writing { Self.reclaimName(file, in: &s) }
                 return newHandle(file, writable: writing, in: &s)
-            }
+            } }
         }
         if Staging.isStagedNode(node) { throw .notFound }
         let (served, record, _) = try layer(node)
@@ -174,19 +184,18 @@ extension FileSystem {
     public func write(_ node: NodeID, handle: UInt64, offset: UInt64, bytes: UnsafeRawBufferPointer) throws(FSError) -> Int {
         let file = try writableFile(node, handle: handle)
         if let limit = configuration.maxRegionSize, offset + UInt64(bytes.count) > limit { throw .tooLarge }
-        let n = pwrite(file.fd, bytes.baseAddress, bytes.count, off_t(offset))
-        if n < 0 { throw FSError(errno: errno) }
-        staging.state.withLock { s in
-            file.size = max(file.size, offset + UInt64(n))
-            file.version += 1
-            file.modified = Int64(time(nil))
-            // Written again after a commit let it go: it is pending under its name again.
-            if file.name == nil, let name = file.borrowedNodes.isEmpty ? nil : PackInput.fileName(forLayer: file.borrowedNodes[0].layerID) {
-                file.name = name
-                Self.bind(file, in: &s)
+        // Shared with other writes, excluded while a commit copies this file's bytes.
+        return try file.gate.withShared { () throws(FSError) -> Int in
+            let n = pwrite(file.fd, bytes.baseAddress, bytes.count, off_t(offset))
+            if n < 0 { throw FSError(errno: errno) }
+            staging.state.withLock { s in
+                file.size = max(file.size, offset + UInt64(n))
+                file.version += 1
+                file.modified = Int64(time(nil))
+                Self.reclaimName(file, in: &s)
             }
+            return n
         }
-        return n
     }
 
     /// SETATTR: size (truncate; copy on write for a served layer), times (a staged file's
@@ -221,11 +230,14 @@ extension FileSystem {
                 release(handle: h)
             }
             guard let file else { throw .notFound }
-            if ftruncate(file.fd, off_t(size)) != 0 { throw FSError(errno: errno) }
-            staging.state.withLock { _ in
-                file.size = size
-                file.version += 1
-                file.modified = Int64(time(nil))
+            try file.gate.withShared { () throws(FSError) in
+                if ftruncate(file.fd, off_t(size)) != 0 { throw FSError(errno: errno) }
+                staging.state.withLock { s in
+                    file.size = size
+                    file.version += 1
+                    file.modified = Int64(time(nil))
+                    Self.reclaimName(file, in: &s)
+                }
             }
             if staging.state.withLock({ _ in file.writableHandles == 0 }) { scheduleCommit(file.slot) }
         }
@@ -294,6 +306,7 @@ extension FileSystem {
             if let staged {
                 s.byName[Staging.NameKey(slot: slot.slot, name: name)] = nil
                 staged.name = nil
+                staged.releasedName = nil
                 Staging.collect(staged, in: &s)
             }
             if served, case .layer(let id) = kind { s.deletions[slot.slot, default: []].insert(id) }
