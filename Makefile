@@ -71,6 +71,7 @@ bench: release
 	scripts/bench-format.sh $(RELEASE)
 	scripts/bench-live.sh $(RELEASE)
 	scripts/bench-update.sh $(RELEASE)
+	scripts/bench-writable.sh $(RELEASE)
 
 # The lifetime model's long run (make test runs 10 000 sequences): SEQUENCES=N SEED=first.
 model: deps
