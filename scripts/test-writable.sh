@@ -330,18 +330,21 @@ PY
 producer=$!
 for k in $(seq 8); do
     (
-        bad=0
+        bad=0 good=0
         while kill -0 "$producer" 2>/dev/null; do
             i=$(( (RANDOM % 200) + 1 )); f=$r/D06/$(printf 'layer-%03d' "$i")
             got=$(sha256sum "$f" 2>/dev/null | awk '{print $1}') || continue
             [ -z "$got" ] && continue
-            [ "$got" == "$(expected_of "$i")" ] || { bad=$((bad + 1)); echo "reader $k: $f torn" >&2; }
+            if [ "$got" == "$(expected_of "$i")" ]; then good=$((good + 1)); else bad=$((bad + 1)); echo "reader $k: $f torn" >&2; fi
         done
         echo "$bad" > "$work/reader-$k.bad"
+        echo "$good" > "$work/reader-$k.good"
     ) &
 done
 wait
 expect_eq "8 readers during 200 commits: reads matching no generation" 0 "$(cat "$work"/reader-*.bad | paste -sd+ | bc)"
+reads=$(cat "$work"/reader-*.good | paste -sd+ | bc)
+if [ "$reads" -gt 0 ]; then ok "8 readers during 200 commits: $reads layers hashed while the producer wrote"; else fail "readers hashed no layer while the producer wrote"; fi
 for i in 1 50 200; do
     f=$(printf 'layer-%03d' "$i")
     expect_eq "after the producer: $f on the read-only mount" "$(expected_of "$i")" "$(for t in $(seq 50); do s=$(sha256sum "$r/D06/$f" 2>/dev/null | awk '{print $1}'); [ "$s" == "$(expected_of "$i")" ] && break; sleep 0.1; done; echo "$s")"
