@@ -248,6 +248,7 @@ struct MountPlan {
             configuration.writable = true
             configuration.cache.noOpen = false
             configuration.cache.cacheDirectories = false
+            configuration.cache.blockSize = 1 << 20
         }
         let fs = FileSystem(configuration: configuration, logger: logger)
         let mountpoint = self.mountpoint, source = self.source, plan = self
