@@ -330,11 +330,15 @@ extension FileSystem {
         // Only a layer the dimension has is deleted by the commit; a staged new one just moves.
         let fromServed = (try? lookupServed(slot, parent, name)) != nil
         let from = try materialize(slot, parent, name, fromKind)
-        let toExists = (try? materialize(slot, parent, newName, toKind, onlyIfExists: true)) ?? nil
-        let noReplace = flags & 1 != 0, exchange = flags & 2 != 0
         guard let from else { throw .notFound }
-        if noReplace && toExists != nil { throw .exists }
-        if exchange && toExists == nil { throw .notFound }
+        // Whether the target exists, without copying its bytes: only an exchange needs them.
+        let targetStaged = staging.state.withLock { $0.byName[Staging.NameKey(slot: slot.slot, name: newName)] }
+        let targetDeleted = staging.state.withLock { s in PackInput.layerID(fromName: newName).map { s.deletions[slot.slot]?.contains($0) ?? false } ?? false }
+        let targetExists = targetStaged != nil || (!targetDeleted && (try? lookupServed(slot, parent, newName)) != nil)
+        let noReplace = flags & 1 != 0, exchange = flags & 2 != 0
+        if noReplace && targetExists { throw .exists }
+        if exchange && !targetExists { throw .notFound }
+        let toExists = exchange ? try materialize(slot, parent, newName, toKind) : targetStaged
         staging.state.withLock { s in
             s.byName[Staging.NameKey(slot: slot.slot, name: name)] = nil
             if exchange, let other = toExists {
@@ -357,9 +361,8 @@ extension FileSystem {
     }
 
     /// The staged file under `name`, staging a served layer's bytes if it is not staged yet;
-    /// nil when the name does not exist (and `onlyIfExists`).
-    func materialize(_ slot: DimensionSlot, _ parent: NodeID, _ name: String, _ kind: WritableName,
-                     onlyIfExists: Bool = false) throws(FSError) -> StagedFile? {
+    /// nil when the name does not exist.
+    func materialize(_ slot: DimensionSlot, _ parent: NodeID, _ name: String, _ kind: WritableName) throws(FSError) -> StagedFile? {
         if let file = staging.state.withLock({ $0.byName[Staging.NameKey(slot: slot.slot, name: name)] }) { return file }
         guard case .layer(let id) = kind else { return nil }
         if staging.state.withLock({ $0.deletions[slot.slot]?.contains(id) ?? false }) { return nil }
