@@ -38,6 +38,8 @@ final class Staging: Sendable {
         var scheduled: Set<Int> = []
         /// The last failed commit of a slot: returned to the next flush or fsync there.
         var failures: [Int: FSError] = [:]
+        /// Set by `finishWrites` (the mount is ending): batched commits still queued do nothing.
+        var finished = false
         /// Metadata changes of served layers and of the index, by slot.
         var metadata: [Int: DimensionMetadata] = [:]
     }

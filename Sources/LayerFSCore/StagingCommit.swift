@@ -18,7 +18,12 @@ extension FileSystem {
         let fresh = staging.state.withLock { $0.scheduled.insert(slot.slot).inserted }
         guard fresh else { return }
         DispatchQueue.global().asyncAfter(deadline: .now() + Self.commitBatchDelay) { [self] in
-            staging.state.withLock { _ = $0.scheduled.remove(slot.slot) }
+            let finished = staging.state.withLock { s in
+                s.scheduled.remove(slot.slot)
+                return s.finished
+            }
+            // The unmount committed everything already; the volume may be gone by now.
+            if finished { return }
             // Logged and kept for the next flush/fsync by `commit` itself.
             try? commit(slot, includingOpen: false)
         }
@@ -35,6 +40,8 @@ extension FileSystem {
     /// Commits everything staged on every dimension: the end of a clean unmount.
     public func finishWrites() {
         do throws(FSError) { try commitEverything() } catch {}
+        // Held by the commit lock, so no commit is running once this returns.
+        staging.commitLock.withLock { _ in staging.state.withLock { $0.finished = true } }
     }
 
     /// Commits every dimension with something staged; the first failure is thrown once all
