@@ -18,6 +18,9 @@ public struct CachePolicy: Sendable {
     public var keepCache = true
     /// Let the kernel cache directory listings.
     public var cacheDirectories = true
+    /// `st_blksize`: the write size `cp` and stdio choose. A writable mount says 1 MiB (its
+    /// max_write), so a copy arrives in 1 MiB WRITEs instead of 128 KiB ones.
+    public var blockSize = 4096
 
     public init() {}
 }

@@ -45,6 +45,25 @@ extension FileSystem {
 
     func attributeValues(_ node: NodeID) throws(FSError) -> [(String, String)] {
         if node == .root || node == .protoDirectory { return [] }
+        if let file = stagedFile(node) { return try stagedAttributeValues(file) }
+        if isWritable {
+            // user.layer_count and user.generation are what the dimension's files say: staged
+            // changes that could be committed are, first, so that a reader (rsync -X comparing
+            // a restore) sees the values the changes give.
+            if node.isDimension, let slot = try? dimension(node), hasPendingChanges(slot) { try? commit(slot) }
+            return try withPending(node, try servedAttributeValues(node))
+        }
+        return try servedAttributeValues(node)
+    }
+
+    /// A writable mount's metadata changes not committed yet, over the served values.
+    func withPending(_ node: NodeID, _ values: [(String, String)]) throws(FSError) -> [(String, String)] {
+        let pending = node.isDimension ? pendingDimensionValues(node.slot) : pendingLayerValues(node.slot, node.layerID)
+        if pending.isEmpty { return values }
+        return values.map { ($0.0, pending[$0.0] ?? $0.1) }
+    }
+
+    func servedAttributeValues(_ node: NodeID) throws(FSError) -> [(String, String)] {
         if node.isDimension {
             let slot = try dimension(node)
             let id = String(slot.location.expectedID)

@@ -19,6 +19,33 @@ public enum FSError: Error, Equatable, Sendable {
     /// The bytes cannot be served (region truncated or overwritten under the mount, or a
     /// failed `--verify-reads` check).
     case io
+    // Writable mounts only (see docs/SEMANTICS.md, "Writable mounts").
+    /// A name a dimension cannot hold, a value an attribute cannot take.
+    case invalid
+    /// Links, symlinks, device nodes, chmod, chown.
+    case permission
+    /// A rename across dimensions.
+    case crossDevice
+    case exists
+    case notEmpty
+    case noSpace
+    /// Over the region size limit (MMAP_MAX_SIZE / max_region_size).
+    case tooLarge
+    /// Another writer held the dimension's writer lock for longer than the commit waits.
+    case busy
+    /// A file handle this mount did not give out (or not for writing).
+    case badHandle
+
+    /// The case for an errno a system call set (staging files): ENOSPC and EFBIG as such,
+    /// anything unexpected EIO.
+    public init(errno code: Int32) {
+        switch code {
+        case ENOSPC, EDQUOT: self = .noSpace
+        case EFBIG: self = .tooLarge
+        case ENOENT: self = .notFound
+        default: self = .io
+        }
+    }
 
     public var errno: Int32 {
         switch self {
@@ -30,6 +57,15 @@ public enum FSError: Error, Equatable, Sendable {
         case .notDirectory: return ENOTDIR
         case .isDirectory: return EISDIR
         case .io: return EIO
+        case .invalid: return EINVAL
+        case .permission: return EPERM
+        case .crossDevice: return EXDEV
+        case .exists: return EEXIST
+        case .notEmpty: return ENOTEMPTY
+        case .noSpace: return ENOSPC
+        case .tooLarge: return EFBIG
+        case .busy: return EBUSY
+        case .badHandle: return EBADF
         }
     }
 }

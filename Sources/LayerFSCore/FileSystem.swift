@@ -27,6 +27,10 @@ public final class FileSystem: Sendable {
         public var presentation = Presentation()
         /// Told of every generation served or refused (the access log); called under the slot's lock.
         public var generationEvents: (@Sendable (GenerationEvent) -> Void)?
+        /// A writable mount (`--writable`): writes are staged and committed as generations.
+        public var writable = false
+        /// Seconds a commit waits for another writer's lock before failing with EBUSY.
+        public var commitLockWait: Double = 10
 
         public init(base: String) { self.base = base }
     }
@@ -47,6 +51,8 @@ public final class FileSystem: Sendable {
     public let logger: Logger
     let volume: Volume
     let directory = Mutex(SlotDirectory())
+    /// A writable mount's staged files, handles and pending commits (empty when read-only).
+    let staging = Staging()
     /// The device number of this mount (0 until the daemon has mounted). A dimension directory
     /// on it lies under the mountpoint (a bind mount made later can put it there): reading it
     /// would send requests to this daemon from inside a load, which waits on itself.
@@ -125,7 +131,8 @@ public final class FileSystem: Sendable {
         }
     }
 
-    var showsProto: Bool { !visibleSlots(proto: true).isEmpty }
+    /// A writable mount shows proto/ always, so that `mkdir proto/NAME` has somewhere to go.
+    var showsProto: Bool { isWritable || !visibleSlots(proto: true).isEmpty }
 
     /// Runs `body` on a slot's state under its lock, loading the dimension first if this is
     /// the first access. Loading happens under the slot's lock: concurrent first accesses wait
@@ -204,7 +211,9 @@ public final class FileSystem: Sendable {
         } else {
             Attributes(inode: inode, kind: .directory, permissions: 0, links: 2, size: 0, uid: d.uid, gid: d.gid, time: Timestamp(seconds: d.mtime))
         }
-        return Entry(node: node, generation: generation, attributes: configuration.presentation.apply(a, volumeMode: d.mode))
+        var shown = configuration.presentation.apply(a, volumeMode: d.mode)
+        if isWritable, let time = pendingDimensionTime(slot.slot) { shown.time = time }
+        return Entry(node: node, generation: generation, attributes: shown)
     }
 
     func layerEntry(_ slot: DimensionSlot, _ served: ServedGeneration, _ record: LayerRecord, _ tagging: NodeTagging) -> Entry {
@@ -215,7 +224,9 @@ public final class FileSystem: Sendable {
     func layerAttributes(_ slot: DimensionSlot, _ served: ServedGeneration, _ record: LayerRecord) -> Attributes {
         let a = Attributes(inode: InodeNumber.layer(key: slot.inodeKey, id: record.id), kind: .file, permissions: 0, links: 1,
                            size: record.size, uid: served.uid, gid: served.gid, time: Timestamp(seconds: record.updatedAt))
-        return configuration.presentation.apply(a, volumeMode: served.mode)
+        var shown = configuration.presentation.apply(a, volumeMode: served.mode)
+        if isWritable, let time = pendingLayerTime(slot.slot, record.id) { shown.time = time }
+        return shown
     }
 
     // MARK: - Operations
@@ -233,6 +244,7 @@ public final class FileSystem: Sendable {
             return try dimensionEntry(slot)
         }
         let slot = try dimension(parent)
+        if let staged = try stagedLookup(slot, name) { return staged }
         guard let id = PackInput.layerID(fromName: name), PackInput.fileName(forLayer: id) == name else { throw .notFound }
         return try withLoadedState(slot) { (state) throws(FSError) -> Entry in
             // The parent checked above may have gone since: answer as the directory is now.
@@ -245,8 +257,10 @@ public final class FileSystem: Sendable {
     /// FORGET: the kernel dropped `count` references to a node. When an old generation has
     /// no references left, its mapping is released (O(1): each generation keeps its total).
     public func forget(_ node: NodeID, count: UInt64) {
+        if Staging.isStagedNode(node) { return forgetStaged(node, count: count, fully: true) }
         guard node.isLayer, let slot = try? slot(node.slot) else { return }
         let had = slot.withState { $0.held.forget(node, count: count) }
+        if isWritable { forgetStaged(node, count: count, fully: (had ?? 0) <= count) }
         if let had, had < count {
             logger.warning("FORGET of \(count) for \(node) which had \(had) lookups")
         } else if had == nil {
@@ -259,6 +273,7 @@ public final class FileSystem: Sendable {
         if node == .root { return rootAttributes() }
         if node == .protoDirectory { return protoAttributes() }
         if node.isDimension { return try dimensionEntry(try dimension(node)).attributes }
+        if let file = stagedFile(node) { return stagedAttributes(file) }
         let (served, record, _) = try layer(node)
         return layerAttributes(try slot(node.slot), served, record)
     }
@@ -278,6 +293,7 @@ public final class FileSystem: Sendable {
             return
         }
         let slot = try dimension(node)
+        if isWritable { return try readWritableDirectory(node, slot, from: offset, plus: plus, emit) }
         let parentInode: InodeNumber = if case .proto = slot.location.kind { .protoDirectory } else { .root }
         let selfInode = InodeNumber.dimension(key: slot.inodeKey)
         try withLoadedState(slot) { (state) throws(FSError) in
@@ -340,13 +356,14 @@ public final class FileSystem: Sendable {
 
     /// OPENDIR.
     public func openDirectory(_ node: NodeID) throws(FSError) {
-        if node.isLayer { throw .notDirectory }
+        if node.isLayer || Staging.isStagedNode(node) { throw .notDirectory }
         _ = try attributes(node)
     }
 
     /// READ: calls `body` with the bytes [offset, offset + size) clipped to the layer, straight
     /// out of the mapping (no copy). The generation stays alive until `body` returns.
     public func read<R>(_ node: NodeID, offset: UInt64, size: Int, _ body: (UnsafeRawBufferPointer) -> R) throws(FSError) -> R {
+        if let file = stagedFile(node) { return try readStaged(file, offset: offset, size: size, body) }
         let (served, record, i) = try layer(node)
         if served.isBroken { throw .io }
         if configuration.verifyReads { try verify(served, record, i) }

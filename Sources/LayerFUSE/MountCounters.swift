@@ -5,7 +5,7 @@ import Synchronization
 public enum Operation: Int, CaseIterable, Sendable {
     case lookup, forget, batchForget, getattr, open, read, release, opendir, readdir, readdirplus, releasedir, statfs
     case getxattr, listxattr, setattr, mknod, mkdir, unlink, rmdir, symlink, rename, link, write, create
-    case setxattr, removexattr, fallocate, other
+    case setxattr, removexattr, fallocate, flush, fsync, fsyncdir, other
 
     /// The label in metrics and status: lower case, as the kernel's opcodes read.
     public var name: String {

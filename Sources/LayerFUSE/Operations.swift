@@ -13,7 +13,7 @@ enum Operations {
 
     static func name(_ p: UnsafePointer<CChar>?) -> String { p.map { String(cString: $0) } ?? "" }
 
-    static func make() -> fuse_lowlevel_ops {
+    static func make(writable: Bool = false) -> fuse_lowlevel_ops {
         var ops = fuse_lowlevel_ops()
         ops.`init` = { userdata, conn in
             guard let userdata, let conn else { return }
@@ -156,6 +156,7 @@ enum Operations {
         ops.setxattr = { req, ino, _, _, _, _ in Operations.context(req).refuse(req, "SETXATTR", ino) }
         ops.removexattr = { req, ino, _ in Operations.context(req).refuse(req, "REMOVEXATTR", ino) }
         ops.fallocate = { req, ino, _, _, _, _ in Operations.context(req).refuse(req, "FALLOCATE", ino) }
+        if writable { WriteOperations.install(&ops) }
         return ops
     }
 }

@@ -10,14 +10,14 @@ enum Reply {
         fuse_reply_err(req, error.errno)
     }
 
-    static func stat(_ a: Attributes) -> Glibc.stat {
+    static func stat(_ a: Attributes, blockSize: Int = 4096) -> Glibc.stat {
         var st = Glibc.stat()
         st.st_ino = UInt(truncatingIfNeeded: a.inode.rawValue)
         st.st_mode = (a.kind == .file ? S_IFREG : S_IFDIR) | a.permissions
         st.st_nlink = UInt(a.links)
         st.st_size = off_t(truncatingIfNeeded: a.size)
         st.st_blocks = blkcnt_t(truncatingIfNeeded: a.blocks)
-        st.st_blksize = 4096
+        st.st_blksize = blksize_t(blockSize)
         st.st_uid = a.uid
         st.st_gid = a.gid
         let t = timespec(tv_sec: time_t(a.time.seconds), tv_nsec: 0)
@@ -31,7 +31,7 @@ enum Reply {
         var e = fuse_entry_param()
         e.ino = entry.node.rawValue
         e.generation = entry.generation
-        e.attr = stat(entry.attributes)
+        e.attr = stat(entry.attributes, blockSize: cache.blockSize)
         e.attr_timeout = cache.attributeTimeout
         e.entry_timeout = cache.entryTimeout
         return e
@@ -51,7 +51,7 @@ enum Reply {
     }
 
     static func attributes(_ req: fuse_req_t?, _ a: Attributes, _ cache: CachePolicy) {
-        var st = stat(a)
+        var st = stat(a, blockSize: cache.blockSize)
         fuse_reply_attr(req, &st, cache.attributeTimeout)
     }
 

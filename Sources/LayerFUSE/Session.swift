@@ -21,7 +21,7 @@ public final class FUSESession: @unchecked Sendable {
     /// `options` are libfuse `-o` options (ro, fsname=..., allow_other...), already checked.
     public init(context: MountContext, options: [String]) throws(Failure) {
         self.context = context
-        self.ops = Operations.make()
+        self.ops = Operations.make(writable: context.fs.isWritable)
         var args = fuse_args()
         defer { fuse_opt_free_args(&args) }
         // FUSE_ARGS_INIT does not import: start zeroed and add argv[0] too.

@@ -129,10 +129,17 @@ public struct DimensionUpdate: Sendable {
     public let changes: [Change]
     /// A new `dimension_name`; nil keeps the current one (the default name for a new dimension).
     public let dimensionName: String?
+    /// Layers whose `updated_at` is set as given rather than kept or made the update's time (a
+    /// writable mount's utimens, so that `rsync -a` restores times). Ids the result does not
+    /// have are ignored.
+    public let layerTimes: [UInt32: Timestamp]
+    /// A new `created_at` for the index (a writable mount's `user.created_at`); nil keeps it.
+    public let createdAt: Timestamp?
 
     /// Checks what needs no generation: ids, duplicates, keyword lengths, frequencies.
-    public init(_ changes: [Change], dimensionName: String? = nil) throws(UpdateError) {
-        guard !changes.isEmpty || dimensionName != nil else { throw .nothingToDo }
+    public init(_ changes: [Change], dimensionName: String? = nil, layerTimes: [UInt32: Timestamp] = [:],
+                createdAt: Timestamp? = nil) throws(UpdateError) {
+        guard !changes.isEmpty || dimensionName != nil || !layerTimes.isEmpty || createdAt != nil else { throw .nothingToDo }
         // Per layer: at most one change of its bytes (put or delete), one of its keywords,
         // one of its frequency; and no metadata for a layer deleted.
         var bytes: [UInt32: String] = [:], keywords: [UInt32: String] = [:], frequencies: [UInt32: String] = [:]
@@ -168,6 +175,8 @@ public struct DimensionUpdate: Sendable {
         }
         self.changes = changes
         self.dimensionName = dimensionName
+        self.layerTimes = layerTimes
+        self.createdAt = createdAt
     }
 
     /// Writes the new generation. Takes the dimension's writer lock (waiting at most
@@ -295,11 +304,11 @@ public struct DimensionUpdate: Sendable {
                 }
             }
             entries.append(LayerEntry(id: layer.id, offset: offset, size: layer.size, checksum: checksum, frequency: layer.frequency,
-                                      keywords: layer.keywords, updatedAt: updatedAt, extraFields: layer.extraFields))
+                                      keywords: layer.keywords, updatedAt: layerTimes[layer.id] ?? updatedAt, extraFields: layer.extraFields))
         }
         let index = DimensionIndex(
             dimensionID: location.expectedID, dimensionName: plan.dimensionName,
-            createdAt: base?.createdAt ?? options.time, updatedAt: options.time,
+            createdAt: createdAt ?? base?.createdAt ?? options.time, updatedAt: options.time,
             layerCount: UInt32(entries.count), totalSize: header.totalSize, regionChecksum: header.checksum,
             layers: entries, extraFields: base?.index.extraFields ?? [])
         let indexPath = sibling + "/index.json"

@@ -37,6 +37,14 @@ public final class LayerContent: @unchecked Sendable {
         }
     }
 
+    /// The first `size` bytes of an open file (a writable mount's staging file): the
+    /// descriptor is duplicated, so the caller keeps its own. Nil when dup fails.
+    public static func descriptor(_ fd: Int32, size: UInt64, display: String) -> LayerContent? {
+        let own = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard own >= 0 else { return nil }
+        return LayerContent(source: .file(own), display: display, size: size)
+    }
+
     public init(bytes: [UInt8], display: String) {
         self.source = .bytes(bytes)
         self.display = display

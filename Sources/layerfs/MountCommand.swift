@@ -15,7 +15,7 @@ struct MountCommand: ParsableCommand {
 
         Every option also has an -o spelling, for /etc/fstab: /srv/mmap /mnt/layers fuse.layerfs ro,allow_other 0 0
 
-        -o options: allow_other, allow_root, auto_unmount, debug, foreground, log_file=PATH, max_region_size=N, readahead_kb=N, open_calls, poll_interval=MS, verify_reads, access_log=PATH, metrics_file=PATH, metrics_interval=SECONDS, max_threads=N, uid=N, gid=N, file_mode=OCTAL, dir_mode=OCTAL, umask=OCTAL, served_pages=keep|drop|pageout, prefetch_kb=N, prefetch_random_mb=N, dev, suid, noexec, noatime (nodev and nosuid are the default). mount(8)'s generic options (ro, defaults, nofail, _netdev, x-*) are accepted.
+        -o options: allow_other, allow_root, auto_unmount, debug, foreground, log_file=PATH, max_region_size=N, readahead_kb=N, open_calls, poll_interval=MS, verify_reads, writable, access_log=PATH, metrics_file=PATH, metrics_interval=SECONDS, max_threads=N, uid=N, gid=N, file_mode=OCTAL, dir_mode=OCTAL, umask=OCTAL, served_pages=keep|drop|pageout, prefetch_kb=N, prefetch_random_mb=N, dev, suid, noexec, noatime (nodev and nosuid are the default). mount(8)'s generic options (ro, defaults, nofail, _netdev, x-*) are accepted.
 
         Numbers out of range are refused before anything is mounted: poll_interval \(Limits.pollInterval.allowed), max_threads \(Limits.maxThreads.allowed), readahead_kb \(Limits.readaheadKB.allowed), max_region_size and $MMAP_MAX_SIZE \(Limits.maxRegionSize.allowed).
 
@@ -85,6 +85,8 @@ struct MountCommand: ParsableCommand {
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between two writes of --metrics-file (\(Limits.metricsInterval.allowed); default 15).", valueName: "seconds"))
     var metricsInterval: String?
+    @Flag(help: "Accept writes: new and changed layers become new generations, as `layerfs update` makes them (see docs/SEMANTICS.md). `ro` wins over it; `rw` alone does not enable it.")
+    var writable = false
 
     @Option(name: .customShort("o"), parsing: .singleValue, help: ArgumentHelp("Mount options, comma-separated (see above).", valueName: "options"))
     var options: [String] = []
@@ -111,6 +113,7 @@ struct MountCommand: ParsableCommand {
         if let pollInterval { mo.pollInterval = try Limits.pollInterval.parse(pollInterval, spelling: "--poll-interval \(pollInterval)") }
         mo.verifyReads = mo.verifyReads || verifyReads
         mo.autoUnmount = mo.autoUnmount || autoUnmount
+        mo.writable = mo.writable || writable
         if let uid { mo.presentation.uid = try Limits.owner.parse(uid, spelling: "--uid \(uid)") }
         if let gid { mo.presentation.gid = try Limits.owner.parse(gid, spelling: "--gid \(gid)") }
         if let fileMode { mo.presentation.fileMode = try Limits.mode.parse(fileMode, spelling: "--file-mode \(fileMode)") }
@@ -133,8 +136,8 @@ struct MountCommand: ParsableCommand {
             Settings.printError(failure.description)
             throw ExitCode.failure
         }
-        if mo.requestedReadWrite {
-            Settings.writeStderr("layerfs: note: -o rw ignored: layerfs mounts are always read-only\n")
+        if mo.requestedReadWrite && !mo.isWritable {
+            Settings.writeStderr("layerfs: note: -o rw ignored: layerfs mounts are read-only unless --writable (-o writable) is given\n")
         }
         let status = mo.foreground ? plan.runInForeground() : plan.runDaemonized()
         if status != 0 { throw ExitCode(status) }

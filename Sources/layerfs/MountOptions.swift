@@ -34,9 +34,13 @@ struct MountOptions {
     var prefetchKB = 1024
     /// `prefetch_random_mb=`: MiB of a large layer pushed while it is read at random (0: off).
     var prefetchRandomMB = 256
+    /// `-o writable` / `--writable`; `ro` anywhere wins over it.
+    var writable = false
+    var readOnly = false
+    var isWritable: Bool { writable && !readOnly }
 
     /// Options mount(8) or mount.fuse3 may pass that do not change what layerfs does.
-    static let ignored: Set<String> = ["ro", "defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "users",
+    static let ignored: Set<String> = ["defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser", "users",
                                        "async", "sync", "default_permissions", "nodiratime", "diratime", "lazytime"]
 
     mutating func apply(_ list: String) throws(SettingError) {
@@ -70,6 +74,8 @@ struct MountOptions {
             case "noexec": exec = false
             case "atime", "noatime", "relatime", "strictatime": atime = name
             case "rw": requestedReadWrite = true
+            case "ro": readOnly = true
+            case "writable": writable = true
             case "auto_unmount": autoUnmount = true
             case "uid": presentation.uid = try number(Limits.owner)
             case "gid": presentation.gid = try number(Limits.owner)
@@ -95,7 +101,7 @@ struct MountOptions {
     func fuseOptions(source: String) -> [String] {
         // fuse_opt splits on ',' and treats '\' as an escape.
         let escapedSource = source.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: ",", with: "\\,")
-        var out = ["ro", "fsname=" + escapedSource, "subtype=layerfs", "default_permissions",
+        var out = [isWritable ? "rw" : "ro", "fsname=" + escapedSource, "subtype=layerfs", "default_permissions",
                    dev ? "dev" : "nodev", suid ? "suid" : "nosuid"]
         if !exec { out.append("noexec") }
         if let atime { out.append(atime) }

@@ -251,14 +251,24 @@ struct MountPlan {
             return 1
         }
         observability.configure(&configuration)
+        if options.isWritable {
+            // Writes need handles, and a listing changes with every create and unlink.
+            configuration.writable = true
+            configuration.cache.noOpen = false
+            configuration.cache.cacheDirectories = false
+            configuration.cache.blockSize = 1 << 20
+        }
         let fs = FileSystem(configuration: configuration, logger: logger)
         let observer = observability.observer(for: fs)
         let mountpoint = self.mountpoint, source = self.source, plan = self
         let readaheadKB = options.readaheadKB ?? (geteuid() == 0 ? 1024 : 0)
+        // Not on a writable mount: a push could land region bytes in the page cache of a layer
+        // whose staged bytes a writer is changing under the same node.
+        let prefetch = options.isWritable ? nil : Prefetcher.Settings(budget: UInt64(options.prefetchKB) * 1024,
+                                                                      randomBudget: UInt64(options.prefetchRandomMB) << 20)
         let context = MountContext(fs: fs, logger: logger, debug: options.debug,
                                    readahead: UInt32(clamping: readaheadKB * 1024), observer: observer,
-                                   prefetch: Prefetcher.Settings(budget: UInt64(options.prefetchKB) * 1024,
-                                                                 randomBudget: UInt64(options.prefetchRandomMB) << 20)) {
+                                   prefetch: prefetch) {
             logger.info("mounted \(source) on \(mountpoint): \(fs.dimensionCount) dimensions")
             // Set before the INIT reply (below, before the loop starts) so that the first read
             // already has it, and checked once the reply is out, which caps it to the reply's
@@ -286,8 +296,11 @@ struct MountPlan {
         if chdir("/") != 0 { logger.warning("chdir /: \(String(cString: strerror(errno)))") }
         session.installSignalHandlers()
         HangupListener.start(sink: sink, logger: logger, also: { observability.hangup() })
+        fs.setInvalidationHandler { [session] in session.notify($0) }
         VolumeWatcher(fs: fs, pollIntervalMilliseconds: options.pollInterval ?? 500) { [session] in session.notify($0) }.start()
         let result = withExtendedLifetime(context) { session.run(maxThreads: options.maxThreads) }
+        // Staged changes become generations before the unmount completes.
+        fs.finishWrites()
         session.unmount()
         observability.unmounted(plan: self)
         logger.info("unmounted \(mountpoint)")

@@ -31,6 +31,7 @@ struct UnmountCommand: ParsableCommand {
             Settings.printError("'\(mountpoint)' is a \(mount.type) mount, not layerfs")
             throw ExitCode.failure
         }
+        flushWrites(path)
         if geteuid() == 0 {
             if umount2(path, lazy ? Int32(MNT_DETACH) : 0) == 0 { return }
             let code = errno
@@ -61,6 +62,18 @@ struct UnmountCommand: ParsableCommand {
             Settings.printError("cannot unmount '\(mountpoint)': \(reason)")
         }
         throw ExitCode.failure
+    }
+
+    /// A writable mount commits what is staged when its root directory is fsynced: done before
+    /// the unmount, whose umount2 returns before the daemon has finished, so that the unmount
+    /// completes only once the changes are generations. Read-only mounts answer at once.
+    func flushWrites(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        if fsync(fd) != 0 && errno != EROFS && errno != ENOSYS && errno != EINVAL {
+            Settings.printError("'\(mountpoint)': staged changes could not be committed (\(String(cString: strerror(errno)))); the daemon's log says why")
+        }
     }
 
     func reportBusy(_ path: String) {
