@@ -7,12 +7,17 @@ MNT ?= mountpoint
 RELEASE := .build/release/layerfs
 SWIFT_FLAGS ?=
 
-.PHONY: all deps build release run unmount test model soak fuzz init-mmap test-mmap mmap-info bench bench-format install uninstall clean
+.PHONY: all deps test-deps build release run unmount test model soak fuzz init-mmap test-mmap mmap-info bench bench-format install uninstall clean
 
 all: release
 
 deps:
 	@scripts/install-deps.sh
+
+# What the suites drive besides the product's own needs: fio (writable mounts' verify run),
+# python3-venv (test-observe installs prometheus_client's parser into a venv), bc (soak).
+test-deps:
+	@scripts/install-deps.sh python3 python3-venv fio bc
 
 build: deps
 	swift build $(SWIFT_FLAGS)
@@ -36,7 +41,7 @@ unmount:
 	fi
 
 # The whole suite: unit tests, then real mounts driven by real tools.
-test: deps
+test: deps test-deps
 	swift build $(SWIFT_FLAGS)
 	swift test $(SWIFT_FLAGS)
 	scripts/fuzz.sh --quick 20000
