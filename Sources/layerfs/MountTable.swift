@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Glibc
 
@@ -58,6 +59,21 @@ struct MountTable {
 
     /// An absolute, normalised path without touching the filesystem at `path` itself (which
     /// may be a dead mount).
+    /// The layerfs mount at `given` (as the user typed it), or a `layerfs:` line saying why
+    /// there is none and exit status 1: for the commands that act on a mount (unmount, status).
+    static func layerfsMount(at given: String) throws -> Mount {
+        let path = absolute(given)
+        guard let mount = mount(at: path) else {
+            Settings.printError("'\(given)' is not mounted")
+            throw ExitCode.failure
+        }
+        guard mount.type == "fuse.layerfs" else {
+            Settings.printError("'\(given)' is a \(mount.type) mount, not layerfs")
+            throw ExitCode.failure
+        }
+        return mount
+    }
+
     static func absolute(_ path: String) -> String {
         var full = path
         if !path.hasPrefix("/") {

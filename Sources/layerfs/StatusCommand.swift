@@ -32,15 +32,8 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         var targets = StatusCommand.layerfsMounts()
         if let mountpoint {
+            _ = try MountTable.layerfsMount(at: mountpoint)
             let path = MountTable.absolute(mountpoint)
-            guard let mount = MountTable.mount(at: path) else {
-                Settings.printError("'\(mountpoint)' is not mounted")
-                throw ExitCode.failure
-            }
-            guard mount.type == "fuse.layerfs" else {
-                Settings.printError("'\(mountpoint)' is a \(mount.type) mount, not layerfs")
-                throw ExitCode.failure
-            }
             targets = targets.filter { $0.mountpoint == path }
         }
         var failed = false

@@ -23,14 +23,7 @@ struct UnmountCommand: ParsableCommand {
 
     func run() throws {
         let path = MountTable.absolute(mountpoint)
-        guard let mount = MountTable.mount(at: path) else {
-            Settings.printError("'\(mountpoint)' is not mounted")
-            throw ExitCode.failure
-        }
-        guard mount.type == "fuse.layerfs" else {
-            Settings.printError("'\(mountpoint)' is a \(mount.type) mount, not layerfs")
-            throw ExitCode.failure
-        }
+        _ = try MountTable.layerfsMount(at: mountpoint)
         flushWrites(path)
         if geteuid() == 0 {
             if umount2(path, lazy ? Int32(MNT_DETACH) : 0) == 0 { return }
