@@ -281,6 +281,7 @@ struct MountPlan {
         do {
             session = try FUSESession(context: context, options: options.fuseOptions(source: source))
             try session.mount(at: mountpoint)
+            if options.uring { session.useUring(depth: 4) }
         } catch {
             report("error: \(error.description)")
             return 1
