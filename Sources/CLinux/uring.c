@@ -85,7 +85,8 @@ struct queue {
 
 struct layerfs_uring {
     int fuse_fd;
-    unsigned nq, depth;
+    unsigned ncpu, per_cpu; // the kernel's queues (one per possible CPU), rings per queue
+    unsigned nq, depth; // rings (ncpu * per_cpu), entries per ring (1: see layerfs_uring_create)
     struct queue *queues;
     layerfs_uring_process_fn process;
     layerfs_uring_log_fn log;
@@ -194,7 +195,7 @@ static size_t gather(const struct iovec *iov, int count, size_t skip, char *out,
     return done;
 }
 
-struct layerfs_uring *layerfs_uring_create(int fuse_fd, unsigned depth, layerfs_uring_process_fn process,
+struct layerfs_uring *layerfs_uring_create(int fuse_fd, unsigned per_cpu, layerfs_uring_process_fn process,
                                            layerfs_uring_log_fn log, void *cookie, char *why, size_t why_len) {
     // Off: the kernel would not offer it in INIT; say so plainly rather than at INIT.
     char value = 0;
@@ -210,15 +211,23 @@ struct layerfs_uring *layerfs_uring_create(int fuse_fd, unsigned depth, layerfs_
         return NULL;
     }
     long cpus = sysconf(_SC_NPROCESSORS_CONF); // the kernel makes one queue per possible CPU
-    if (cpus < 1 || depth < 1 || depth > 64) {
-        snprintf(why, why_len, "bad queue count (%ld) or depth (%u)", cpus, depth);
+    if (cpus < 1 || per_cpu < 1 || per_cpu > 64) {
+        snprintf(why, why_len, "bad queue count (%ld) or threads per queue (%u)", cpus, per_cpu);
         return NULL;
     }
     struct layerfs_uring *u = calloc(1, sizeof *u);
     if (!u) { snprintf(why, why_len, "out of memory"); return NULL; }
     u->fuse_fd = fuse_fd;
-    u->nq = (unsigned)cpus;
-    u->depth = depth;
+    u->ncpu = (unsigned)cpus;
+    u->per_cpu = per_cpu;
+    u->nq = u->ncpu * per_cpu;
+    // One entry per ring and thread. The kernel gives a request to any available entry of
+    // its CPU's queue and delivers it as task work of the thread that armed the entry: a
+    // thread holding a second, available entry while it serves the first would be given a
+    // request it made itself (a handler touching its own mount, or a volume bound inside
+    // it) and wait for it forever, uninterruptibly. With one entry each, the nested request
+    // goes to another thread of the queue, or waits in the queue (killable).
+    u->depth = 1;
     u->process = process;
     u->log = log;
     u->cookie = cookie;
@@ -229,10 +238,10 @@ struct layerfs_uring *layerfs_uring_create(int fuse_fd, unsigned depth, layerfs_
     for (unsigned i = 0; i < u->nq; i++) {
         struct queue *q = &u->queues[i];
         q->u = u;
-        q->qid = i;
+        q->qid = i / per_cpu;
         q->ring_fd = -1;
         pthread_mutex_init(&q->sq_lock, NULL);
-        int err = queue_setup(q, depth * 2);
+        int err = queue_setup(q, 4);
         if (err) {
             snprintf(why, why_len, "io_uring_setup for queue %u: %s", i, strerror(-err));
             layerfs_uring_stop(u, 0);
@@ -330,12 +339,12 @@ static void *queue_thread(void *arg) {
     if (failure) {
         int expected = 0;
         atomic_compare_exchange_strong(&u->state, &expected, failure);
-        say(u, 1, "io_uring: registering queue %u refused: %s; requests go through /dev/fuse", q->qid,
+        say(u, 1, "io_uring: registering on queue %u refused: %s; requests go through /dev/fuse", q->qid,
             strerror(-failure));
     } else if (atomic_fetch_add(&u->registered, 1) + 1 == u->nq) {
         int expected = 0;
         atomic_compare_exchange_strong(&u->state, &expected, 1);
-        say(u, 0, "io_uring: in use, %u queues of %u entries, payload %zu bytes", u->nq, u->depth, u->payload_size);
+        say(u, 0, "io_uring: in use, %u queues of %u threads, payload %zu bytes", u->ncpu, u->per_cpu, u->payload_size);
     }
 
     while (live > 0) {
@@ -463,6 +472,10 @@ ssize_t layerfs_uring_writev(struct layerfs_uring *u, int fd, const struct iovec
     memcpy(e->headers->in_out, &out, sizeof out);
     e->headers->ring_ent_in_out.payload_sz = (uint32_t)body;
     queue_cmd(q, LFS_URING_CMD_COMMIT_AND_FETCH, (uint64_t)(e - q->entries), e, out.unique, (uint16_t)q->qid);
+    // On the entry's own thread (every layerfs reply is: handlers answer before returning),
+    // the commit rides on the thread's next io_uring_enter. From another thread it is
+    // submitted here, which makes that thread the entry's owner for the next request's
+    // task work: fine for a thread that returns to user space, not for one that blocks.
     if (current_queue == q) {
         current_pending++;
     } else if (ring_enter(q->ring_fd, 1, 0, 0) < 0) {

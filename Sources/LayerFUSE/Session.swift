@@ -53,8 +53,8 @@ public final class FUSESession: @unchecked Sendable {
     }
 
     /// FUSE over io_uring (`-o uring`, UringTransport.swift): after mount, before run.
-    public func useUring(depth: UInt32) {
-        if let session { uring = UringTransport.install(session: session, context: context, depth: depth) }
+    public func useUring(threadsPerCPU: UInt32) {
+        if let session { uring = UringTransport.install(session: session, context: context, threadsPerCPU: threadsPerCPU) }
     }
 
     /// SIGINT, SIGTERM (and SIGHUP unless the caller takes it) end the loop cleanly.

@@ -24,12 +24,12 @@ final class UringTransport: @unchecked Sendable {
 
     /// Sets the transport up on a mounted session, before its loop starts. nil (logged): the
     /// mount stays on /dev/fuse.
-    static func install(session: OpaquePointer, context: MountContext, depth: UInt32) -> UringTransport? {
+    static func install(session: OpaquePointer, context: MountContext, threadsPerCPU: UInt32) -> UringTransport? {
         let transport = UringTransport(session: session, logger: context.logger)
         let fd = fuse_session_fd(session)
         var why = [CChar](repeating: 0, count: 256)
         let cookie = Unmanaged.passUnretained(transport).toOpaque()
-        guard let handle = layerfs_uring_create(fd, depth, processRequest, logMessage, cookie, &why, why.count) else {
+        guard let handle = layerfs_uring_create(fd, threadsPerCPU, processRequest, logMessage, cookie, &why, why.count) else {
             context.logger.notice("io_uring: not used (\(String(cString: why))); requests go through /dev/fuse")
             return nil
         }

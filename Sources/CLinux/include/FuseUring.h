@@ -18,9 +18,10 @@ typedef void (*layerfs_uring_process_fn)(void *cookie, void *request, size_t len
 // Progress and failures, once each (level: 0 info, 1 warning).
 typedef void (*layerfs_uring_log_fn)(void *cookie, int level, const char *message);
 
-// Sets up one io_uring per possible CPU for `fuse_fd` (nothing is registered before INIT).
+// Sets up `per_cpu` io_urings (one thread and one entry each) per possible CPU for `fuse_fd`
+// (nothing is registered before INIT).
 // NULL when the kernel parameter is off or a ring cannot be created; `why` says which.
-struct layerfs_uring *layerfs_uring_create(int fuse_fd, unsigned depth, layerfs_uring_process_fn process,
+struct layerfs_uring *layerfs_uring_create(int fuse_fd, unsigned per_cpu, layerfs_uring_process_fn process,
                                            layerfs_uring_log_fn log, void *cookie, char *why, size_t why_len);
 // The custom io's read: a plain read, noting INIT's unique.
 ssize_t layerfs_uring_read(struct layerfs_uring *u, int fd, void *buf, size_t len);
