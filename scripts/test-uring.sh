@@ -109,8 +109,10 @@ for _ in $(seq 50); do mounted "$m" || break; sleep 0.1; done
 expect_eq "... the daemon killed, the mount goes by itself" "no" "$(mounted "$m" && echo yes || echo no)"
 
 # ---- the whole mount suite with -o uring on every mount
+# (readable by all: the suite also runs it as an unprivileged user)
 wrapper=$work/bin/layerfs
 mkdir -p "$work/bin"
+chmod 755 "$work" "$work/bin"
 cat > "$wrapper" <<EOF
 #!/usr/bin/env bash
 if [ "\${1:-}" = mount ]; then shift; exec "$layerfs" mount -o uring "\$@"; fi
