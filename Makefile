@@ -55,6 +55,7 @@ test: deps test-deps
 	scripts/test-cache.sh .build/debug/layerfs
 	scripts/soak.sh .build/debug/layerfs 150
 	scripts/test-writable.sh .build/debug/layerfs
+	scripts/test-uring.sh .build/debug/layerfs
 
 # The long soak: a mount under listings and readers while a dimension is replaced
 # REPLACEMENTS times (default 1000) must release every generation it stopped serving.
@@ -82,6 +83,7 @@ bench: release
 	scripts/bench-observe.sh $(RELEASE)
 	scripts/bench-cache.sh $(RELEASE)
 	scripts/bench-writable.sh $(RELEASE)
+	scripts/bench-uring.sh $(RELEASE)
 
 # The lifetime model's long run (make test runs 10 000 sequences): SEQUENCES=N SEED=first.
 model: deps

@@ -25,6 +25,9 @@ public final class MountContext: @unchecked Sendable {
     private let noOpenOffered = Atomic<Bool>(false)
     /// Counters and access log (MountObserver.swift): `trace` is its per-request hook.
     public let observer: MountObserver
+    /// The io_uring transport's handle while it is installed (UringTransport.swift): reached
+    /// from libfuse's custom io callbacks, which only get this context.
+    let uringHandle = Atomic<OpaquePointer?>(nil)
 
     public init(fs: FileSystem, logger: Logger, debug: Bool, maxRequest: UInt32 = 1 << 20, readahead: UInt32 = 0,
                 observer: MountObserver? = nil, prefetch: Prefetcher.Settings? = nil,

@@ -17,6 +17,7 @@ public final class FUSESession: @unchecked Sendable {
     private var ops: fuse_lowlevel_ops
     private var mounted = false
     private var mountpoint: String?
+    private var uring: UringTransport?
 
     /// `options` are libfuse `-o` options (ro, fsname=..., allow_other...), already checked.
     public init(context: MountContext, options: [String]) throws(Failure) {
@@ -51,6 +52,11 @@ public final class FUSESession: @unchecked Sendable {
         self.mountpoint = mountpoint
     }
 
+    /// FUSE over io_uring (`-o uring`, UringTransport.swift): after mount, before run.
+    public func useUring(threadsPerCPU: UInt32) {
+        if let session { uring = UringTransport.install(session: session, context: context, threadsPerCPU: threadsPerCPU) }
+    }
+
     /// SIGINT, SIGTERM (and SIGHUP unless the caller takes it) end the loop cleanly.
     public func installSignalHandlers() {
         // A background job from a non-interactive shell starts with SIGINT ignored, and
@@ -69,6 +75,7 @@ public final class FUSESession: @unchecked Sendable {
         fuse_loop_cfg_set_max_threads(config, maxThreads)
         if let session { context.prefetcher?.start(session: session) }
         let result = fuse_session_loop_mt(session, config)
+        uring?.stop(context: context)
         // Before the session can be destroyed: the prefetcher sends through it. A send can be
         // stuck on a page locked by a READ the ended loop will never answer; a forced unmount
         // aborts the connection (the kernel ends every pending request), which frees it.

@@ -15,7 +15,7 @@ struct MountCommand: ParsableCommand {
 
         Every option also has an -o spelling, for /etc/fstab: /srv/mmap /mnt/layers fuse.layerfs ro,allow_other 0 0
 
-        -o options: allow_other, allow_root, auto_unmount, debug, foreground, log_file=PATH, max_region_size=N, readahead_kb=N, open_calls, poll_interval=MS, verify_reads, writable, access_log=PATH, metrics_file=PATH, metrics_interval=SECONDS, max_threads=N, uid=N, gid=N, file_mode=OCTAL, dir_mode=OCTAL, umask=OCTAL, served_pages=keep|drop|pageout, prefetch_kb=N, prefetch_random_mb=N, dev, suid, noexec, noatime (nodev and nosuid are the default). mount(8)'s generic options (ro, defaults, nofail, _netdev, x-*) are accepted.
+        -o options: allow_other, allow_root, auto_unmount, debug, foreground, log_file=PATH, max_region_size=N, readahead_kb=N, open_calls, poll_interval=MS, verify_reads, writable, access_log=PATH, metrics_file=PATH, metrics_interval=SECONDS, max_threads=N, uid=N, gid=N, file_mode=OCTAL, dir_mode=OCTAL, umask=OCTAL, served_pages=keep|drop|pageout, prefetch_kb=N, prefetch_random_mb=N, uring, dev, suid, noexec, noatime (nodev and nosuid are the default). mount(8)'s generic options (ro, defaults, nofail, _netdev, x-*) are accepted.
 
         Numbers out of range are refused before anything is mounted: poll_interval \(Limits.pollInterval.allowed), max_threads \(Limits.maxThreads.allowed), readahead_kb \(Limits.readaheadKB.allowed), max_region_size and $MMAP_MAX_SIZE \(Limits.maxRegionSize.allowed).
 
@@ -61,6 +61,9 @@ struct MountCommand: ParsableCommand {
 
     @Flag(help: "Check each layer's SHA-256 before serving its first byte (once per generation); a mismatch answers EIO.")
     var verifyReads = false
+
+    @Flag(help: "Serve requests through FUSE over io_uring (one queue per CPU) where the kernel allows it (fuse parameter enable_uring=Y); else /dev/fuse, logged.")
+    var uring = false
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Show every file and directory as owned by this user id (default: the volume's owners).", valueName: "uid"))
     var uid: String?
@@ -112,6 +115,7 @@ struct MountCommand: ParsableCommand {
         mo.openCalls = mo.openCalls || openCalls
         if let pollInterval { mo.pollInterval = try Limits.pollInterval.parse(pollInterval, spelling: "--poll-interval \(pollInterval)") }
         mo.verifyReads = mo.verifyReads || verifyReads
+        mo.uring = mo.uring || uring
         mo.autoUnmount = mo.autoUnmount || autoUnmount
         mo.writable = mo.writable || writable
         if let uid { mo.presentation.uid = try Limits.owner.parse(uid, spelling: "--uid \(uid)") }

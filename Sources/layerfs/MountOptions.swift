@@ -16,6 +16,8 @@ struct MountOptions {
     var openCalls = false
     var pollInterval: Int?
     var verifyReads = false
+    /// `uring`: serve requests through FUSE over io_uring where the kernel allows it.
+    var uring = false
     var maxThreads: UInt32 = 16
     var dev = false
     var suid = false
@@ -65,6 +67,7 @@ struct MountOptions {
             case "open_calls": openCalls = true
             case "poll_interval": pollInterval = try number(Limits.pollInterval)
             case "verify_reads": verifyReads = true
+            case "uring": uring = true
             case "max_threads": maxThreads = try number(Limits.maxThreads)
             case "dev": dev = true
             case "nodev": dev = false

@@ -281,6 +281,15 @@ struct MountPlan {
         do {
             session = try FUSESession(context: context, options: options.fuseOptions(source: source))
             try session.mount(at: mountpoint)
+            // 4 per CPU: as many nested requests (a volume bound inside its own mount) as that.
+            // Not with auto_unmount: when the daemon dies, the kernel tears the rings down
+            // after the process is gone, and fusermount3's probe of the mountpoint (which must
+            // fail with ENOTCONN for it to unmount) comes first: the mount stays.
+            if options.uring && options.autoUnmount {
+                logger.notice("io_uring: not used with auto_unmount; requests go through /dev/fuse")
+            } else if options.uring {
+                session.useUring(threadsPerCPU: 4)
+            }
         } catch {
             report("error: \(error.description)")
             return 1

@@ -10,6 +10,7 @@
 #include <sys/inotify.h>
 #include <syslog.h>
 #include <malloc.h>
+#include "FuseUring.h"
 
 int layerfs_rename_exchange(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
 int layerfs_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
