@@ -25,7 +25,7 @@ cleanup() {
     touch "$stop"
     for p in "${jobs_started[@]}"; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
-    grep -q " $m " /proc/mounts && { umount "$m" 2>/dev/null || umount -l "$m"; }
+    release "$m"
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -14,15 +14,11 @@ writer="$here/Tests/shell/jessy_writer.py"
 require_fuse "the legacy region tests"
 
 work=$(mktemp -d /tmp/layerfs-legacy-XXXXXX)
-mounts=()
 cleanup() {
-    for m in "${mounts[@]}"; do
-        grep -q " $m " /proc/mounts && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; }
-    done
+    release "${mounts[@]}"
     rm -rf "$work"
 }
 trap cleanup EXIT
-mnt_new() { local m="$work/mnt$1"; mkdir -p "$m"; mounts+=("$m"); echo "$m"; }
 # The source tree's bytes, names, modes and mtimes: import must leave it exactly so.
 tree_state() { (cd "$1" && find . -printf '%p %y %m %s %T@\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
 

@@ -13,7 +13,7 @@ require_fuse "the live-update tests"
 work=$(mktemp -d /tmp/layerfs-live-XXXXXX)
 m=$work/mnt; mkdir -p "$m"
 cleanup() {
-    for x in "$m" "$work/mnt-many"; do grep -q " $x " /proc/mounts && { umount "$x" 2>/dev/null || umount -l "$x"; }; done
+    release "$m" "$work/mnt-many"
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -11,18 +11,13 @@ tool="$here/Tests/shell/volume_tool.py"
 require_fuse "the mount tests"
 
 work=$(mktemp -d /tmp/layerfs-mount-XXXXXX)
-mounts=()
 cleanup() {
     [ -n "${fuse_mode:-}" ] && chmod "$fuse_mode" /dev/fuse
-    for m in "${mounts[@]}"; do
-        grep -q " $m " /proc/mounts && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; }
-    done
+    release "${mounts[@]}"
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-mounted() { grep -q " $1 fuse.layerfs " /proc/mounts; }
-mnt_new() { local m="$work/mnt$1"; mkdir -p "$m"; mounts+=("$m"); echo "$m"; }
 daemon_pid() { pgrep -f -- "layerfs mount .*$1\$" | head -1; }
 
 # ---- a volume with something of everything

@@ -19,16 +19,12 @@ fi
 
 work=$(mktemp -d /tmp/layerfs-observe-XXXXXX)
 chmod 755 "$work"      # the second user must reach the mountpoints and the binary
-mounts=()
 cleanup() {
-    for m in "${mounts[@]}"; do
-        grep -q " $m " /proc/mounts && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; }
-    done
+    release "${mounts[@]}"
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-mnt_new() { local m="$work/mnt$1"; mkdir -p "$m"; mounts+=("$m"); echo "$m"; }
 daemon_pid() { pgrep -f -- "layerfs mount .*$1( |\$)" | head -1; }
 # The second user: nobody, with no supplementary groups.
 other() { setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"; }

@@ -22,8 +22,7 @@ pids_started=()
 cleanup() {
     for p in "${pids_started[@]}"; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
-    for x in "$m" "$work/mnt-small"; do grep -q " $x " /proc/mounts && { umount "$x" 2>/dev/null || umount -l "$x"; }; done
-    grep -q " $small " /proc/mounts && { umount "$small" 2>/dev/null || umount -l "$small"; }
+    release "$m" "$work/mnt-small" "$small"
     rm -rf "$work"
 }
 trap cleanup EXIT

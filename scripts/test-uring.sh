@@ -27,18 +27,13 @@ fi
 original=$(cat "$param")
 
 work=$(mktemp -d /tmp/layerfs-uring-XXXXXX)
-mounts=()
 cleanup() {
-    for m in "${mounts[@]}"; do
-        grep -q " $m " /proc/mounts && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; }
-    done
+    release "${mounts[@]}"
     echo "$original" > "$param"
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-mounted() { grep -q " $1 fuse.layerfs " /proc/mounts; }
-mnt_new() { local m="$work/mnt$1"; mkdir -p "$m"; mounts+=("$m"); echo "$m"; }
 daemon_gone() { for _ in $(seq 50); do pgrep -f -- "layerfs mount .*$1\$" >/dev/null || return 0; sleep 0.1; done; return 1; }
 # Layers that differ from the region's bytes (the expected tree is written by volume_tool.py).
 differing() {

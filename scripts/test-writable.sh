@@ -15,9 +15,7 @@ work=$(mktemp -d /tmp/layerfs-writable-XXXXXX)
 w=$work/w; r=$work/r; small=$work/small
 mkdir -p "$w" "$r" "$small"
 cleanup() {
-    for x in "$w" "$r" "$work/w2" "$work/ws" "$work/rr" "$small"; do
-        grep -q " $x " /proc/mounts && { umount "$x" 2>/dev/null || umount -l "$x"; }
-    done
+    release "$w" "$r" "$work/w2" "$work/ws" "$work/rr" "$small"
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -51,6 +51,21 @@ require_fuse() {
     exit 0
 }
 
+# For the suites' cleanup traps: unmount each MOUNTPOINT still mounted, lazily when it is busy.
+release() {
+    local m
+    for m in "$@"; do
+        grep -q " $m " /proc/mounts && { umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; }
+    done
+    return 0
+}
+
+# mnt_new N: a fresh mountpoint $work/mntN (the suite sets work), listed in mounts for the
+# suite's cleanup to release ("${mounts[@]}").
+mounts=()
+mnt_new() { local m="$work/mnt$1"; mkdir -p "$m"; mounts+=("$m"); echo "$m"; }
+mounted() { grep -q " $1 fuse.layerfs " /proc/mounts; }
+
 finish() {
     echo
     [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
