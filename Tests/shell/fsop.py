@@ -26,6 +26,15 @@ def write_all(fd, data):
         view = view[os.write(fd, view):]
 
 
+def close_quietly(fd):
+    """Close after the operation under test: its errno is the one reported, not close's (which
+    on a writable mount may carry an earlier commit's failure)."""
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
 def run(op, path, arg):
     if op == "create":
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
@@ -45,19 +54,13 @@ def run(op, path, arg):
             write_all(fd, data)
             os.fsync(fd)
         finally:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            close_quietly(fd)
     elif op == "fsync":
         fd = os.open(path, os.O_RDWR)
         try:
             os.fsync(fd)
         finally:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            close_quietly(fd)
     elif op == "write-size":
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
@@ -68,10 +71,7 @@ def run(op, path, arg):
                 left -= n
             os.fsync(fd)
         finally:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            close_quietly(fd)
     elif op == "rename":
         os.rename(path, arg)
     elif op == "rename-noreplace":
