@@ -61,12 +61,6 @@ mount_with() {  # OPTIONS (may be empty)
     "$layerfs" mount ${1:+-o "$1"} "$vol" "$mnt" 2>/dev/null || { log "mount -o $1 failed"; return 1; }
 }
 unmount() { "$layerfs" unmount "$mnt" >/dev/null 2>&1; }
-fio_iops() {  # FILE JOBS
-    fio --name=r --filename="$1" --readonly --rw=randread --bs=4k --ioengine=psync --invalidate=0 \
-        --io_size=$((64 / $2))M --numjobs=$2 --group_reporting --randrepeat=1 --runtime=30 --output-format=json 2>/dev/null |
-        python3 -c 'import json, sys
-t = sys.stdin.read(); d = json.loads(t[t.index("{"):]); print("%.1f" % (d["jobs"][0]["read"]["iops"] / 1000))'
-}
 mmap_read() { fio --name=m --filename="$1" --readonly --invalidate=0 --ioengine=mmap --rw=read --bs=1M --size=256M --output-format=json 2>/dev/null |
     python3 -c 'import json, sys
 t = sys.stdin.read(); d = json.loads(t[t.index("{"):]); print("%.2f" % (d["jobs"][0]["read"]["runtime"]))'; }
@@ -129,7 +123,8 @@ for ((r = 1; r <= rounds; r++)); do
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-median() { [ -s "$work/res/$1.$2" ] && sort -g "$work/res/$1.$2" | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m }'; }
+# median_of CASE VARIANT: the median of the rounds recorded for them (nothing when none were).
+median_of() { [ -s "$work/res/$1.$2" ] && median < "$work/res/$1.$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "n/a"; else printf "%.2f×", a / b }'; }
 mib() { awk -v b="$1" 'BEGIN { if (b == "") print "n/a"; else printf "%.0f MiB", b / 1048576 }'; }
 
@@ -139,25 +134,25 @@ echo "- medians of $rounds rounds; load average before: $load_before, after: $lo
 echo
 echo "| case | direct | variant | layerfs | ÷ direct |"
 echo "|---|---|---|---|---|"
-d=$(median pc direct)
-for p in keep drop pageout; do v=$(median pc $p); echo "| page cache after reading the 256 MiB layer once (from evicted sources) | $(mib "$d") | served_pages=$p | $(mib "$v") | $(ratio "$v" "$d") |"; done
+d=$(median_of pc direct)
+for p in keep drop pageout; do v=$(median_of pc $p); echo "| page cache after reading the 256 MiB layer once (from evicted sources) | $(mib "$d") | served_pages=$p | $(mib "$v") | $(ratio "$v" "$d") |"; done
 for c in seq1:"256 MiB layer, first read (source evicted)" seq2:"256 MiB layer, re-read" mmap:"256 MiB layer, consumer's mmap read (fio mmap, ms)"; do
-    d=$(median "${c%%:*}" direct)
-    for p in keep drop pageout; do v=$(median "${c%%:*}" $p); echo "| ${c#*:} | $d ms | served_pages=$p | $v ms | $(ratio "$v" "$d") |"; done
+    d=$(median_of "${c%%:*}" direct)
+    for p in keep drop pageout; do v=$(median_of "${c%%:*}" $p); echo "| ${c#*:} | $d ms | served_pages=$p | $v ms | $(ratio "$v" "$d") |"; done
 done
-for p in keep drop pageout; do echo "| random 4 KiB reads, 1 process, layer already read once (page cache of the file) | — | served_pages=$p | $(median fio1 $p) k IOPS | — |"; done
+for p in keep drop pageout; do echo "| random 4 KiB reads, 1 process, layer already read once (page cache of the file) | — | served_pages=$p | $(median_of fio1 $p) k IOPS | — |"; done
 for j in 1 4; do
-    d=$(median rand$j direct)
-    for p in keep drop; do v=$(median rand$j $p); echo "| random 4 KiB reads, fio psync, fresh mount, $j process(es) | $d k IOPS | served_pages=$p | $v k IOPS | $(ratio "$d" "$v") |"; done
+    d=$(median_of rand$j direct)
+    for p in keep drop; do v=$(median_of rand$j $p); echo "| random 4 KiB reads, fio psync, fresh mount, $j process(es) | $d k IOPS | served_pages=$p | $v k IOPS | $(ratio "$d" "$v") |"; done
 done
 for t in warm:"sources cached" cold:"sources evicted (cold disk)"; do
-    d=$(median "cat${t%%:*}" direct)
+    d=$(median_of "cat${t%%:*}" direct)
     for kb in 0 1024; do
-        v=$(median "cat${t%%:*}" pf$kb); n=$(median "req${t%%:*}" pf$kb)
+        v=$(median_of "cat${t%%:*}" pf$kb); n=$(median_of "req${t%%:*}" pf$kb)
         echo "| cat 1000 × 4 KiB, first pass, ${t#*:} | $d ms | prefetch_kb=$kb | $v ms (${n:-?} FUSE requests) | $(ratio "$v" "$d") |"
     done
 done
-d=$(median xattr direct); v=$(median xattr layerfs); n=$(median xreq layerfs)
+d=$(median_of xattr direct); v=$(median_of xattr layerfs); n=$(median_of xreq layerfs)
 echo "| getfattr -n user.checksum, 10 000 layers | $d ms | defaults | $v ms (${n:-?} FUSE requests) | $(ratio "$v" "$d") |"
 echo
 echo "Ratios: time ÷ direct time (for IOPS: direct ÷ layerfs; for page cache: bytes ÷ the direct read's); 1× is the page-cache ceiling."

@@ -39,8 +39,6 @@ time_runs() {
         awk -v d=$((t1 - t0)) 'BEGIN { printf "%.6f\n", d / 1e6 }'
     done
 }
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-calc() { awk "BEGIN { x = $1; if (x != x) print \"n/a\"; else printf \"$2\", x }" 2>/dev/null || echo "n/a"; }
 
 machine() {
     echo "## layerfs format benchmark"

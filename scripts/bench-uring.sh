@@ -54,12 +54,6 @@ mount_as() {
     fi
 }
 unmount() { "$layerfs" unmount "$mnt" >/dev/null 2>&1; }
-fio_iops() {  # FILE JOBS
-    fio --name=r --filename="$1" --readonly --rw=randread --bs=4k --ioengine=psync --invalidate=0 \
-        --io_size=$((64 / $2))M --numjobs=$2 --group_reporting --randrepeat=1 --runtime=30 --output-format=json 2>/dev/null |
-        python3 -c 'import json, sys
-t = sys.stdin.read(); d = json.loads(t[t.index("{"):]); print("%.1f" % (d["jobs"][0]["read"]["iops"] / 1000))'
-}
 
 cat "$src"/D01/* "$src/D02/layer-001" "$vol"/consciousness/D0*/region.mmap > /dev/null
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -85,7 +79,8 @@ for ((r = 1; r <= rounds; r++)); do
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-median() { [ -s "$work/res/$1.$2" ] && sort -g "$work/res/$1.$2" | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m }'; }
+# median_of CASE VARIANT: the median of the rounds recorded for them (nothing when none were).
+median_of() { [ -s "$work/res/$1.$2" ] && median < "$work/res/$1.$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "n/a"; else printf "%.2f×", a / b }'; }
 
 echo
@@ -94,12 +89,12 @@ echo "- medians of $rounds rounds; load average before: $load_before, after: $lo
 echo
 echo "| case | direct | /dev/fuse | io_uring | /dev/fuse ÷ direct | io_uring ÷ direct | io_uring ÷ /dev/fuse |"
 echo "|---|---|---|---|---|---|---|"
-d=$(median cat direct)
+d=$(median_of cat direct)
 for pf in 0 1024; do
-    a=$(median cat$pf devfuse); b=$(median cat$pf uring)
+    a=$(median_of cat$pf devfuse); b=$(median_of cat$pf uring)
     echo "| cat 1000 × 4 KiB, first pass, prefetch_kb=$pf (ms) | $d | ${a:-n/a} | ${b:-n/a} | $(ratio "$a" "$d") | $(ratio "$b" "$d") | $(ratio "$b" "$a") |"
 done
 for jobs in 1 4; do
-    d=$(median rand$jobs direct); a=$(median rand$jobs devfuse); b=$(median rand$jobs uring)
+    d=$(median_of rand$jobs direct); a=$(median_of rand$jobs devfuse); b=$(median_of rand$jobs uring)
     echo "| fio psync random 4 KiB, $jobs job(s) (kIOPS) | $d | ${a:-n/a} | ${b:-n/a} | $(ratio "$a" "$d") | $(ratio "$b" "$d") | $(ratio "$b" "$a") |"
 done
