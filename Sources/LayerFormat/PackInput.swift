@@ -107,7 +107,7 @@ public enum PackInput {
         }
         // The real path bounds where links may lead. The input's own path may run through
         // links; what matters is where the files are.
-        guard let realInput = realPath(directory) else {
+        guard let realInput = SystemCalls.realPath(directory) else {
             throw .inputUnusable(directory, problem: "cannot be resolved: \(SystemCalls.errnoText())")
         }
         let prefix = directory == "/" ? "/" : directory + "/"
@@ -133,7 +133,7 @@ public enum PackInput {
             case S_IFLNK:
                 let target = readLink(path) ?? "?"
                 guard options.followSymlinks else { throw .symlinkRefused(path, target: target) }
-                guard let real = realPath(path) else {
+                guard let real = SystemCalls.realPath(path) else {
                     let code = errno
                     switch code {
                     case ENOENT, ENOTDIR: skipped.append(Skipped(path: path, reason: "dangling symlink (to \(PackError.quote(target)))"))
@@ -243,12 +243,6 @@ public enum PackInput {
         case S_IFBLK: return "block device"
         default: return "unknown type"
         }
-    }
-
-    static func realPath(_ path: String) -> String? {
-        guard let p = realpath(path, nil) else { return nil }
-        defer { free(p) }
-        return String(cString: p)
     }
 
     static func readLink(_ path: String) -> String? {

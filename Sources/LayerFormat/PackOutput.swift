@@ -146,11 +146,9 @@ public enum PackOutput {
     static func nameOfParent(_ parent: String, output: String) throws(PackError) -> String {
         let written = split(parent).name
         if parent != "/" && written != "." && written != ".." { return written }
-        guard let real = realpath(parent, nil) else {
+        guard let resolved = SystemCalls.realPath(parent) else {
             throw .outputUnusable(output: output, problem: "has a parent that cannot be resolved (\(PackError.quote(parent))): \(SystemCalls.errnoText())")
         }
-        defer { free(real) }
-        let resolved = String(cString: real)
         return resolved == "/" ? "" : split(resolved).name
     }
 

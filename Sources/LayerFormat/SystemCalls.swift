@@ -3,7 +3,15 @@ import CLinux
 
 /// Thin, typed wrappers over the few system calls the format layer needs. Each returns a
 /// `FormatError` naming the file, with the errno text, and retries EINTR in one place.
-enum SystemCalls {
+public enum SystemCalls {
+    /// realpath(3): the absolute path with every symlink, `.` and `..` resolved; nil when it fails
+    /// (errno says why).
+    public static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
     static func errnoText(_ code: Int32 = errno) -> String {
         String(cString: strerror(code))
     }

@@ -41,10 +41,6 @@ struct ImportCommand: ParsableCommand {
     @Argument(help: "The volume to write (created if missing).")
     var destBase: String
 
-    static func refuse(_ message: String) -> ExitCode {
-        Settings.printError(message)
-        return ExitCode.failure
-    }
 
     func run() throws {
         let time = try Settings.checked { () throws(SettingError) in try Settings.time(self.time) }
@@ -52,9 +48,9 @@ struct ImportCommand: ParsableCommand {
         let wait = try Settings.checked { () throws(SettingError) in try Settings.wait(self.wait) }
         let source = Volume(base: VolumeTarget.trimmed(sourceBase))
         guard source.exists else {
-            throw Self.refuse("\(VolumeTarget.quote(sourceBase)) is not a volume (no consciousness/, proto/ or DNN directory in it)")
+            throw Settings.refusal("\(VolumeTarget.quote(sourceBase)) is not a volume (no consciousness/, proto/ or DNN directory in it)")
         }
-        if let problem = Self.overlapProblem(source: source.base, dest: destBase) { throw Self.refuse(problem) }
+        if let problem = Self.overlapProblem(source: source.base, dest: destBase) { throw Settings.refusal(problem) }
         let dest = Volume(base: VolumeTarget.trimmed(destBase))
 
         var locations = source.dimensions()
@@ -62,7 +58,7 @@ struct ImportCommand: ParsableCommand {
             let wanted = Set(dimensions)
             let present = Set(locations.map(\.expectedID))
             for id in dimensions where !present.contains(id) {
-                throw Self.refuse("--dimension \(id): \(VolumeTarget.quote(sourceBase)) has no dimension \(DimensionLocation.directoryName(for: id))")
+                throw Settings.refusal("--dimension \(id): \(VolumeTarget.quote(sourceBase)) has no dimension \(DimensionLocation.directoryName(for: id))")
             }
             locations = locations.filter { if case .consciousness(let id) = $0.kind { wanted.contains(id) } else { false } }
         }
@@ -107,17 +103,17 @@ struct ImportCommand: ParsableCommand {
     /// being read. Compared by real paths; DEST_BASE may not exist yet, so its nearest
     /// existing ancestor is resolved and the rest appended.
     static func overlapProblem(source: String, dest: String) -> String? {
-        guard let realSource = realPath(source) else { return "\(VolumeTarget.quote(source)) cannot be resolved: \(String(cString: strerror(errno)))" }
+        guard let realSource = SystemCalls.realPath(source) else { return "\(VolumeTarget.quote(source)) cannot be resolved: \(String(cString: strerror(errno)))" }
         var existing = VolumeTarget.trimmed(dest.isEmpty ? "." : dest)
         var rest: [String] = []
-        while realPath(existing) == nil {
+        while SystemCalls.realPath(existing) == nil {
             let name = String(existing.split(separator: "/").last ?? "")
             let parent = existing.contains("/") ? String(existing[..<existing.lastIndex(of: "/")!]) : "."
             if parent == existing || name.isEmpty { break }
             rest.insert(name, at: 0)
             existing = parent
         }
-        guard let realExisting = realPath(existing) else { return "\(VolumeTarget.quote(dest)) cannot be resolved" }
+        guard let realExisting = SystemCalls.realPath(existing) else { return "\(VolumeTarget.quote(dest)) cannot be resolved" }
         let realDest = ([realExisting == "/" ? "" : realExisting] + rest).joined(separator: "/")
         func inside(_ a: String, _ b: String) -> Bool { a == b || a.hasPrefix(b == "/" ? "/" : b + "/") }
         if inside(realDest, realSource) {
@@ -127,11 +123,5 @@ struct ImportCommand: ParsableCommand {
             return "SOURCE_BASE \(VolumeTarget.quote(source)) lies inside DEST_BASE \(VolumeTarget.quote(dest)): give a destination outside the source"
         }
         return nil
-    }
-
-    static func realPath(_ path: String) -> String? {
-        guard let p = realpath(path, nil) else { return nil }
-        defer { free(p) }
-        return String(cString: p)
     }
 }

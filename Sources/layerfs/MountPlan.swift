@@ -18,7 +18,7 @@ struct MountPlan {
     /// Checks everything that can be checked before forking, so that errors reach the user
     /// with a clear reason and nothing is mounted.
     init(source: String, mountpoint: String, options: MountOptions) throws(Failure) {
-        guard let resolved = MountPlan.realPath(source) else {
+        guard let resolved = SystemCalls.realPath(source) else {
             throw Failure(description: errno == ENOENT || errno == ENOTDIR ? "source '\(source)' does not exist"
                 : "source '\(source)': \(String(cString: strerror(errno)))")
         }
@@ -51,7 +51,7 @@ struct MountPlan {
             guard st.st_mode & S_IFMT == S_IFDIR else {
                 throw Failure(description: "mountpoint '\(mountpoint)' is not a directory")
             }
-            self.mountpoint = MountPlan.realPath(absolute) ?? absolute
+            self.mountpoint = SystemCalls.realPath(absolute) ?? absolute
             if let overlap = MountPlan.overlap(source: resolved, mountpoint: self.mountpoint) {
                 throw Failure(description: overlap)
             }
@@ -141,12 +141,6 @@ struct MountPlan {
             return "the source '\(source)' lies inside the mountpoint '\(mountpoint)': once mounted, the volume would be hidden under the mount; mount it elsewhere"
         }
         return nil
-    }
-
-    static func realPath(_ path: String) -> String? {
-        guard let p = realpath(path, nil) else { return nil }
-        defer { free(p) }
-        return String(cString: p)
     }
 
     static func fuseConfAllowsOther() -> Bool {

@@ -63,14 +63,8 @@ struct MountTable {
     /// there is none and exit status 1: for the commands that act on a mount (unmount, status).
     static func layerfsMount(at given: String) throws -> Mount {
         let path = absolute(given)
-        guard let mount = mount(at: path) else {
-            Settings.printError("'\(given)' is not mounted")
-            throw ExitCode.failure
-        }
-        guard mount.type == "fuse.layerfs" else {
-            Settings.printError("'\(given)' is a \(mount.type) mount, not layerfs")
-            throw ExitCode.failure
-        }
+        guard let mount = mount(at: path) else { throw Settings.refusal("'\(given)' is not mounted") }
+        guard mount.type == "fuse.layerfs" else { throw Settings.refusal("'\(given)' is a \(mount.type) mount, not layerfs") }
         return mount
     }
 

@@ -94,17 +94,10 @@ struct PackCommand: ParsableCommand {
     @Argument(help: "The dimension directory to write, e.g. data/mmap/consciousness/D05 or data/mmap/proto/draft.")
     var outputDir: String
 
-    /// Every refusal of pack's own is a `layerfs: ...` line and exit status 1, as the settings'
-    /// are (`Settings.checked`); only what ArgumentParser itself cannot parse (an unknown
-    /// option, `--dimension abc`) gets its usage text.
-    static func refuse(_ message: String) -> ExitCode {
-        Settings.printError(message)
-        return ExitCode.failure
-    }
 
     func validate() throws {
-        if (dimension == nil) == !proto { throw Self.refuse("give exactly one of --dimension N and --proto (see 'layerfs pack --help')") }
-        if let dimension, dimension == 0 { throw Self.refuse("--dimension 0: 0 is the proto-dimensions' id; use --proto") }
+        if (dimension == nil) == !proto { throw Settings.refusal("give exactly one of --dimension N and --proto (see 'layerfs pack --help')") }
+        if let dimension, dimension == 0 { throw Settings.refusal("--dimension 0: 0 is the proto-dimensions' id; use --proto") }
     }
 
     func run() throws {
@@ -118,14 +111,14 @@ struct PackCommand: ParsableCommand {
         do {
             plan = try PackOutput.plan(outputDir, for: request)
         } catch {
-            throw Self.refuse(error.description)
+            throw Settings.refusal(error.description)
         }
         let output = plan.location.displayPath
         let input: PackInput.Scan
         do {
             input = try PackInput.scan(inputDir, options: PackInput.Options(followSymlinks: followSymlinks, renumber: renumber))
         } catch {
-            throw Self.refuse(error.description)
+            throw Settings.refusal(error.description)
         }
         // Nothing in the input is left out without a word.
         for entry in input.skipped { Settings.writeStderr("layerfs: skipped \(PackError.quote(entry.path)): \(entry.reason)\n") }
@@ -139,14 +132,14 @@ struct PackCommand: ParsableCommand {
         do {
             try Packer.checkRegionSize(Packer.layout(input.layers.map(\.size)).totalSize, of: plan.location, maximum: options.maxRegionSize)
         } catch {
-            throw Self.refuse(error.description)
+            throw Settings.refusal(error.description)
         }
         // The lock file lives beside the dimension: its directory must exist first. Said,
         // because a mistyped volume path would otherwise become a new volume silently.
         do {
             try plan.createParents()
         } catch {
-            throw Self.refuse(error.description)
+            throw Settings.refusal(error.description)
         }
         for directory in plan.missingParents { Settings.writeStderr("layerfs: created directory \(PackError.quote(directory))\n") }
         // Spec rule 4: held from before the generation being replaced is read (the shrink
@@ -155,14 +148,14 @@ struct PackCommand: ParsableCommand {
         do {
             lock = try WriterLock.acquire(plan.location, wait: wait)
         } catch {
-            throw Self.refuse(error.description)
+            throw Settings.refusal(error.description)
         }
         defer { lock.release() }
         let existing = Packer.Existing.load(plan.location)
         if !force && !existing.allowsReplacement(byLayers: input.layers.count) {
             var shown = inputDir
             while shown.count > 1 && shown.hasSuffix("/") { shown.removeLast() }
-            throw Self.refuse(PackError.shrinking(output: output, layers: existing.layerCount, input: shown,
+            throw Settings.refusal(PackError.shrinking(output: output, layers: existing.layerCount, input: shown,
                                                   inputLayers: input.layers.count).description)
         }
         let progress = Progress(label: "packing \(output)")
@@ -174,7 +167,7 @@ struct PackCommand: ParsableCommand {
             progress.finish()
         } catch {
             progress.finish()
-            throw Self.refuse(error.description)
+            throw Settings.refusal(error.description)
         }
         print("\(output): \(result.index.layerCount) layers, \(result.header.totalSize) bytes, \(result.header.checksum.checksumString) (\(result.method.rawValue))")
     }

@@ -70,6 +70,14 @@ enum Settings {
 
     static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }
 
+    /// Every refusal of a command's own (pack, update, import) is a `layerfs: ...` line and exit
+    /// status 1, as the settings' are (`checked`); only what ArgumentParser itself cannot parse (an
+    /// unknown option, `--dimension abc`) gets its usage text. Thrown by the caller.
+    static func refusal(_ message: String) -> ExitCode {
+        printError(message)
+        return ExitCode.failure
+    }
+
     static func printError(_ message: String) {
         writeStderr("layerfs: " + message + "\n")
     }

@@ -97,11 +97,6 @@ struct UpdateCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Refuse a region larger than this: bytes, or 64K, 10M, 1G (powers of 1024; \(Limits.maxRegionSize.allowed); default: $MMAP_MAX_SIZE, else no limit).", valueName: "size"))
     var maxRegionSize: String?
 
-    /// A refusal: one `layerfs: ...` line, exit status 1, nothing written.
-    static func refuse(_ message: String) -> ExitCode {
-        Settings.printError(message)
-        return ExitCode.failure
-    }
 
     func run() throws {
         var options = DimensionUpdate.Options(time: try Settings.checked { () throws(SettingError) in try Settings.time(time) })
@@ -113,21 +108,21 @@ struct UpdateCommand: ParsableCommand {
         do {
             changes = try parseChanges()
         } catch {
-            throw Self.refuse(error.description)
+            throw Settings.refusal(error.description)
         }
         let update: DimensionUpdate
         do {
             update = try DimensionUpdate(changes, dimensionName: name)
         } catch .nothingToDo {
-            throw Self.refuse("no change given: give --put, --put-next, --delete, --keywords, --frequency or --name (see 'layerfs update --help')")
+            throw Settings.refusal("no change given: give --put, --put-next, --delete, --keywords, --frequency or --name (see 'layerfs update --help')")
         } catch {
-            throw Self.refuse(error.description)
+            throw Settings.refusal(error.description)
         }
         if dryRun {
             do {
                 for line in try update.preview(of: plan.location, options: options) { print(line) }
             } catch {
-                throw Self.refuse(error.description)
+                throw Settings.refusal(error.description)
             }
             return
         }
@@ -137,9 +132,9 @@ struct UpdateCommand: ParsableCommand {
                 try update.check(against: nil, location: plan.location, maxRegionSize: options.maxRegionSize)
                 try plan.createParents()
             } catch let error as UpdateError {
-                throw Self.refuse(error.description)
+                throw Settings.refusal(error.description)
             } catch {
-                throw Self.refuse("\(error)")
+                throw Settings.refusal("\(error)")
             }
             // Said, because a mistyped volume path would otherwise become a new volume silently.
             for directory in plan.missingParents { Settings.writeStderr("layerfs: created directory \(PackError.quote(directory))\n") }
@@ -148,7 +143,7 @@ struct UpdateCommand: ParsableCommand {
         do {
             result = try update.commit(into: plan.location, options: options)
         } catch {
-            throw Self.refuse(error.description)
+            throw Settings.refusal(error.description)
         }
         for line in result.applied { print(line) }
         print("\(plan.location.displayPath): \(result.index.layerCount) layers, \(result.header.totalSize) bytes, \(result.header.checksum.checksumString) (\(result.method.rawValue))")
@@ -160,7 +155,7 @@ struct UpdateCommand: ParsableCommand {
         let shown = VolumeTarget.trimmed(path)
         do {
             guard let request = try PackOutput.request(forDimensionDirectory: path) else {
-                throw refuse("\(PackError.quote(shown)) is not a dimension directory: give BASE/consciousness/DNN (D05 for dimension 5) or BASE/proto/NAME")
+                throw Settings.refusal("\(PackError.quote(shown)) is not a dimension directory: give BASE/consciousness/DNN (D05 for dimension 5) or BASE/proto/NAME")
             }
             do {
                 return try PackOutput.plan(path, for: request, writer: "update")
@@ -170,17 +165,17 @@ struct UpdateCommand: ParsableCommand {
                     let what: String
                     if case .dimension(let id) = request { what = "dimension \(id)" } else { what = "a proto-dimension" }
                     if let expected {
-                        throw refuse("\(PackError.quote(output)) is not where readers look for \(what)\(note.map { " (\($0))" } ?? ""): expected \(PackError.quote(expected))")
+                        throw Settings.refusal("\(PackError.quote(output)) is not where readers look for \(what)\(note.map { " (\($0))" } ?? ""): expected \(PackError.quote(expected))")
                     }
-                    throw refuse("\(PackError.quote(output)) is not where readers look for \(what): \(note ?? "not a dimension directory")")
+                    throw Settings.refusal("\(PackError.quote(output)) is not where readers look for \(what): \(note ?? "not a dimension directory")")
                 case .outputUnusable(let output, let problem):
-                    throw refuse("dimension directory \(PackError.quote(output)) \(problem)")
+                    throw Settings.refusal("dimension directory \(PackError.quote(output)) \(problem)")
                 default:
-                    throw refuse(error.description)
+                    throw Settings.refusal(error.description)
                 }
             }
         } catch let error as PackError {
-            throw refuse(error.description)
+            throw Settings.refusal(error.description)
         }
     }
 

@@ -57,7 +57,7 @@ enum VolumeTarget {
         // The name decides whether a directory is a dimension: the name as given (a symlink
         // `D01` to a directory of another name is one), else the name of what it resolves to,
         // so that `cd D01 && layerfs verify .` works.
-        let resolved = realPath(path) ?? path
+        let resolved = SystemCalls.realPath(path) ?? path
         if var location = Volume.location(ofDimensionDirectory: path) ?? Volume.location(ofDimensionDirectory: resolved) {
             let given = trimmed(path)
             location.directory = given
@@ -103,12 +103,6 @@ enum VolumeTarget {
         return slash == p.startIndex ? "/" : String(p[..<slash])
     }
 
-    static func realPath(_ path: String) -> String? {
-        guard let p = realpath(path, nil) else { return nil }
-        defer { free(p) }
-        return String(cString: p)
-    }
-
     static func describeType(_ st: stat) -> String {
         switch st.st_mode & S_IFMT {
         case S_IFREG: return "a regular file"
@@ -127,7 +121,7 @@ extension MountTable {
     /// mount wins. Symlinks are resolved where they can be; a path that cannot be resolved (a
     /// dead mount answers ENOTCONN) is taken as written.
     static func layerfsMount(containing path: String) -> (mount: Mount, inside: String)? {
-        let absolute = VolumeTarget.realPath(path) ?? MountTable.absolute(path)
+        let absolute = SystemCalls.realPath(path) ?? MountTable.absolute(path)
         var best: (mount: Mount, inside: String)?
         for mount in read() where mount.type == "fuse.layerfs" {
             let inside: String

@@ -67,7 +67,7 @@ final class PackInputTests: XCTestCase {
         XCTAssertEqual(symlink("layer-006", input + "/layer-006"), 0)
         let follow = PackInput.Options(followSymlinks: true)
         let scan = try PackInput.scan(input, options: follow)
-        let real = try XCTUnwrap(PackInput.realPath(input))
+        let real = try XCTUnwrap(SystemCalls.realPath(input))
         XCTAssertEqual(scan.layers.map(\.id), [1, 2, 3])
         XCTAssertEqual(scan.layers.map(\.displayPath), [input + "/layer-001", input + "/layer-002", input + "/layer-003"])
         // The file read is the resolved target, the one checked to lie inside.
@@ -99,7 +99,7 @@ final class PackInputTests: XCTestCase {
         // A link through another link that leads out is caught on the resolved path.
         XCTAssertEqual(symlink(fx.base + "/temp", input + "/up"), 0)
         XCTAssertEqual(symlink("up/outside", input + "/layer-010"), 0)
-        XCTAssertEqual(scanError(follow), .symlinkOutside(input + "/layer-010", target: try XCTUnwrap(PackInput.realPath(outside)), input: real))
+        XCTAssertEqual(scanError(follow), .symlinkOutside(input + "/layer-010", target: try XCTUnwrap(SystemCalls.realPath(outside)), input: real))
         // A sibling whose name merely starts like the input's is outside too.
         XCTAssertEqual(unlink(input + "/layer-010"), 0)
         XCTAssertEqual(unlink(input + "/up"), 0)
