@@ -10,9 +10,7 @@ final class CoreTests: XCTestCase {
     var base = ""
 
     override func setUpWithError() throws {
-        var template = Array("/tmp/layerfs-core-XXXXXX".utf8CString)
-        base = String(cString: template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }!)
-        _ = try VolumeSetup.initialize(base: base, sample: true, time: Timestamp(seconds: 1_700_000_000))
+        base = try ScratchVolume.make("core", sample: true)
     }
 
     override func tearDown() { SystemCalls.removeTree(base) }

@@ -182,12 +182,7 @@ struct ModelVolume {
     /// Scratch space on tmpfs where there is one: the model writes tens of thousands of
     /// generations, and fsync there costs nothing.
     static func scratchRoot() throws -> String {
-        let parent = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
-        var template = Array("\(parent)/layerfs-model-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw FormatError(.unusableFile, file: parent, "mkdtemp failed")
-        }
-        return String(cString: made)
+        try ScratchVolume.directory("model", in: access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp")
     }
 
     init(base: String) {

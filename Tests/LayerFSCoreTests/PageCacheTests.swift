@@ -11,9 +11,7 @@ final class PageCacheTests: XCTestCase {
     var base = ""
 
     override func setUpWithError() throws {
-        var template = Array("/tmp/layerfs-pages-XXXXXX".utf8CString)
-        base = String(cString: template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }!)
-        _ = try VolumeSetup.initialize(base: base, sample: false, time: Timestamp(seconds: 1_700_000_000))
+        base = try ScratchVolume.make("pages", sample: false)
     }
 
     override func tearDown() { SystemCalls.removeTree(base) }
